@@ -1,0 +1,45 @@
+# Two commands do all the set-up:  `make lab`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+NBVAL   = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
+NOTEBOOKS = $(wildcard notebooks/[0-9]*.ipynb)
+
+.PHONY: lab test setup notebooks bench clean
+
+## make lab: create .venv if missing, install the pinned versions, open JupyterLab on notebooks/
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+## make test: create or update .venv, install, run every test (unit tests, then strict nbval in quick mode)
+test: setup
+	VITLIB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests/
+ifneq ($(NOTEBOOKS),)
+	VITLIB_QUICK=1 $(PY) -m pytest $(NBVAL) $(NOTEBOOKS)
+endif
+
+setup: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs whenever the package definition or the pins change. Everything installed is pinned.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt setuptools
+	$(PY) -m pip install --quiet --no-build-isolation -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+## make notebooks: re-execute every notebook in FULL mode and store the outputs (what gets committed)
+notebooks: setup
+	for nb in $(NOTEBOOKS); do \
+		VITLIB_QUICK=0 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
+	done
+
+## make bench: the benchmarks whose figures are in the README
+bench: setup
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

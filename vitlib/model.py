@@ -1,0 +1,200 @@
+"""The Vision Transformer (Dosovitskiy et al., ICLR 2021), in one readable file.
+
+    z0 = [x_class; x_p^1 E; ...; x_p^N E] + E_pos             (Eq. 1)  embeddings.py, patches.py
+    z'_l = MSA(LN(z_{l-1})) + z_{l-1},  l = 1..L               (Eq. 2)  encoder.py, attention.py
+    z_l = MLP(LN(z'_l)) + z'_l,         l = 1..L               (Eq. 3)  encoder.py
+    y = LN(z_L^0)                                              (Eq. 4)  here
+    logits = head(y)                                           (Section 3.1 / 3.2)  here
+
+Usage:
+    cfg = ViTConfig.preset("B/16", num_classes=1000)
+    model = ViT(cfg)
+    logits = model(images)                               # (B, C, H, W) -> (B, K)
+    logits, attn = model(images, return_attention=True)  # attn: `depth` tensors (B, heads, 1+N, 1+N)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from .embeddings import POS_EMBED_KINDS, ClassToken, PositionEmbedding
+from .encoder import Encoder
+from .patches import PatchEmbed, check_patch_size
+
+__all__ = ["ViTConfig", "ViT", "PretrainHead", "PRESETS"]
+
+# Table 1 of the paper (plus Ti and S from DeiT): (layers, D, MLP size, heads); the name gives P.
+PRESETS = {
+    "Ti/16": (12, 192, 768, 3),
+    "S/16": (12, 384, 1536, 6),
+    "B/16": (12, 768, 3072, 12),
+    "B/32": (12, 768, 3072, 12),
+    "L/16": (24, 1024, 4096, 16),
+    "L/32": (24, 1024, 4096, 16),
+    "H/14": (32, 1280, 5120, 16),
+}
+
+
+@dataclass
+class ViTConfig:
+    """Everything that defines a ViT. Defaults are ViT-B/16 at 224 px with a 1000-class head.
+
+    pool:          "cls" reads the class token (the paper); "mean" averages the patch tokens.
+    pos_embed:     "learned" (1D, the paper's default), "sincos2d" (fixed), or "none".
+    head:          "linear" (a zero-initialised D x K layer, as for fine-tuning) or
+                   "mlp" (the pretraining head: D -> head_hidden_dim -> tanh -> K).
+    gelu:          "exact" (erf; timm, Hugging Face) or "tanh" (the paper's JAX code).
+    norm_eps:      LayerNorm epsilon: 1e-6 in timm/JAX, 1e-12 in Hugging Face.
+    patch_embed_norm: the seed code's variant: LayerNorm on the raw patches and after E.
+    """
+
+    image_size: int = 224
+    patch_size: int = 16
+    in_channels: int = 3
+    num_classes: int = 1000
+    dim: int = 768
+    depth: int = 12
+    heads: int = 12
+    mlp_dim: int = 3072
+    pool: str = "cls"
+    pos_embed: str = "learned"
+    head: str = "linear"
+    head_hidden_dim: int | None = None
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    drop_path: float = 0.0
+    gelu: str = "exact"
+    norm_eps: float = 1e-6
+    qkv_bias: bool = True
+    patch_embed_norm: bool = False
+
+    def __post_init__(self):
+        check_patch_size(self.image_size, self.patch_size)
+        if self.dim % self.heads:
+            divisors = [h for h in range(1, min(self.dim, 64) + 1) if self.dim % h == 0]
+            raise ValueError(
+                f"dim {self.dim} is not divisible by heads {self.heads}; "
+                f"use heads in {divisors[-6:]} or a dim that is a multiple of {self.heads}"
+            )
+        choices = {"pool": ("cls", "mean"), "pos_embed": POS_EMBED_KINDS, "head": ("linear", "mlp"),
+                   "gelu": ("exact", "tanh")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {allowed}")
+        for name in ("in_channels", "dim", "depth", "heads", "mlp_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0 = no head), got {self.num_classes}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "ViTConfig":
+        """A paper variant by name, e.g. ViTConfig.preset("B/16", num_classes=10, image_size=384)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; use one of {', '.join(PRESETS)}")
+        depth, dim, mlp_dim, heads = PRESETS[name]
+        base = dict(patch_size=int(name.split("/")[1]), depth=depth, dim=dim, mlp_dim=mlp_dim, heads=heads)
+        return cls(**{**base, **overrides})
+
+    @property
+    def grid_size(self) -> int:
+        """Patches per side, H / P."""
+        return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        """N = HW / P^2."""
+        return self.grid_size**2
+
+    def replace(self, **changes) -> "ViTConfig":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PretrainHead(nn.Module):
+    """The pretraining head: an MLP with one hidden layer and tanh, (B, D) -> (B, K)."""
+
+    def __init__(self, dim: int, hidden_dim: int, num_classes: int):
+        super().__init__()
+        self.pre_logits = nn.Linear(dim, hidden_dim)
+        self.act = nn.Tanh()
+        self.fc = nn.Linear(hidden_dim, num_classes)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.act(self.pre_logits(y)))
+
+
+def zero_linear(dim: int, num_classes: int) -> nn.Linear:
+    """The fine-tuning head: a D x K linear layer with zero weight and bias (Section 3.2)."""
+    head = nn.Linear(dim, num_classes)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return head
+
+
+class ViT(nn.Module):
+    """Vision Transformer: images (B, C, H, W) -> logits (B, K) (or features (B, D) if K = 0)."""
+
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.patch_embed = PatchEmbed(cfg.image_size, cfg.patch_size, cfg.in_channels, cfg.dim,
+                                      norm=cfg.patch_embed_norm, norm_eps=cfg.norm_eps)
+        self.cls_token = ClassToken(cfg.dim)
+        self.pos_embed = PositionEmbedding(cfg.num_patches, cfg.dim, kind=cfg.pos_embed)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.encoder = Encoder(cfg.depth, cfg.dim, cfg.heads, cfg.mlp_dim, drop_path=cfg.drop_path,
+                               dropout=cfg.dropout, attention_dropout=cfg.attention_dropout, gelu=cfg.gelu,
+                               norm_eps=cfg.norm_eps, qkv_bias=cfg.qkv_bias)
+        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps)
+        self.apply(_init_weights)
+        self.head = self._make_head(cfg.num_classes, cfg.head)
+
+    def _make_head(self, num_classes: int, kind: str) -> nn.Module:
+        if num_classes == 0:
+            return nn.Identity()
+        if kind == "mlp":
+            return PretrainHead(self.cfg.dim, self.cfg.head_hidden_dim or self.cfg.dim, num_classes).apply(_init_weights)
+        return zero_linear(self.cfg.dim, num_classes)
+
+    def reset_head(self, num_classes: int) -> None:
+        """Fine-tuning (Section 3.2): drop the whole head, attach a zero-initialised D x K linear layer."""
+        self.cfg = self.cfg.replace(num_classes=num_classes, head="linear", head_hidden_dim=None)
+        device = self.norm.weight.device
+        self.head = self._make_head(num_classes, "linear").to(device)
+
+    def forward_features(self, images: torch.Tensor, return_attention: bool = False):
+        """images (B, C, H, W) -> y (B, D) after the final LayerNorm and pooling (Eq. 1-4)."""
+        x = self.patch_embed(images)  # (B, N, D)
+        x = self.cls_token(x)  # (B, 1+N, D)
+        x = self.dropout(self.pos_embed(x))  # z0, Eq. 1
+        x, attentions = self.encoder(x, return_attention)  # z_L, Eq. 2-3
+        x = self.norm(x)  # LN, Eq. 4
+        y = x[:, 0] if self.cfg.pool == "cls" else x[:, 1:].mean(dim=1)  # (B, D)
+        return y, attentions
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """images (B, C, H, W) -> logits (B, K); with return_attention, also `depth` tensors (B, H, T, T)."""
+        y, attentions = self.forward_features(images, return_attention)
+        logits = self.head(y)
+        return (logits, attentions) if return_attention else logits
+
+
+def _init_weights(module: nn.Module) -> None:
+    """The reference initialisation: Xavier-uniform linear layers with zero bias;
+    the patch embedding as a linear map of fan-in P*P*C (LeCun normal). Heads are zeroed
+    by `zero_linear`; class token zeros and E_pos normal(0.02) are set where they are made."""
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+        nn.init.trunc_normal_(module.weight, std=(1.0 / fan_in) ** 0.5)
+        nn.init.zeros_(module.bias)
