@@ -1,0 +1,19 @@
+"""Matplotlib figures: pure functions that take arrays and return a `Figure`.
+
+Nothing here computes a model; probes compute, plots draw, widgets wire sliders to both.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use(matplotlib.get_backend())  # respect the notebook's backend; Agg in tests (MPLBACKEND)
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = ["Figure"]
+
+
+# --- notebooks 00-02 (patching, class token, position embeddings) -------------------------
+
+
+# --- notebooks 03-04 (attention, encoder) -------------------------------------------------
