@@ -5,10 +5,7 @@ Nothing here computes a model; probes compute, plots draw, widgets wire sliders 
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use(matplotlib.get_backend())  # respect the notebook's backend; Agg in tests (MPLBACKEND)
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
 __all__ = ["Figure"]
 
