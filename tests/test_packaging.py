@@ -1,0 +1,63 @@
+"""The two dependency lists agree, and every installed package is pinned."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch-cpu": "torch"}  # conda-forge name -> PyPI name
+
+
+def _name_and_bound(spec: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", spec)
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def pyproject_deps() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + project["optional-dependencies"]["test"]
+    return dict(_name_and_bound(s) for s in specs)
+
+
+def conda_deps() -> dict[str, str]:
+    deps = {}
+    in_deps = False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if line.startswith("dependencies:"):
+            in_deps = True
+        elif in_deps and re.match(r"^\s+-\s+", line):
+            name, bound = _name_and_bound(re.sub(r"^\s+-\s+", "", line).split("#")[0])
+            if name not in ("python", "pip"):
+                deps[CONDA_NAMES.get(name, name)] = bound
+        elif in_deps and line and not line.startswith(" "):
+            in_deps = False
+    return deps
+
+
+def constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_pyproject_and_environment_yml_list_the_same_packages_and_bounds():
+    assert pyproject_deps() == conda_deps()
+
+
+def test_every_dependency_has_a_lower_bound():
+    for name, bound in pyproject_deps().items():
+        assert bound.startswith(">="), f"{name} has no lower bound"
+
+
+def test_constraints_pin_every_dependency_within_its_bound():
+    pins = constraints()
+    for name, bound in pyproject_deps().items():
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        low = tuple(int(x) for x in bound[2:].split("."))
+        got = tuple(int(x) for x in re.match(r"[\d.]+", pins[name]).group(0).rstrip(".").split("."))
+        assert got >= low, f"{name}=={pins[name]} is below the lower bound {bound}"
+    assert pins["torch"] == "2.13.0"  # the CPU wheel; an open range would pull CUDA packages
