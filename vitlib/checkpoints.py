@@ -1,20 +1,87 @@
-"""Checkpoints and converters: other implementations' ViT weights -> a vitlib `ViT`.
+"""Checkpoints: secure save/load, and converters from other implementations' ViT weights.
 
-`from_hf` reads Hugging Face `transformers` ViTs. The layouts differ only in names
-and in one detail: transformers keeps q, k and v as three D x D layers, vitlib
-fuses them into one 3D x D layer `qkv` (rows [W_q; W_k; W_v]), so they are stacked.
+`save` / `load` write and read vitlib checkpoints: one file holding the config, the
+weights and free-form metadata, written atomically and read with
+`torch.load(weights_only=True)`, so nothing in a file can run code.
+
+Converters give a vitlib `ViT` with the same logits as the source:
+  `from_hf`          Hugging Face transformers (both the hub's and the current module layout)
+  `from_timm`        a state dict in timm's layout
+  `from_google_npz`  the paper's original .npz layout (vit_jax)
+The layouts differ in names and in how q, k, v are stored: vitlib fuses them into
+one 3D x D layer `qkv` (rows [W_q; W_k; W_v]), as timm does.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 
+import numpy as np
 import torch
+from einops import rearrange
 
 from .model import ViT, ViTConfig
 
-__all__ = ["from_hf", "hf_config_to_vit_config"]
+__all__ = ["save", "load", "from_hf", "hf_config_to_vit_config", "from_timm", "from_google_npz", "FORMAT"]
+
+FORMAT = "vitlib-checkpoint-v1"
+
+
+def save(model: ViT, path: str | os.PathLike, **meta) -> Path:
+    """Write model (config + weights) and `meta` (plain values: str, numbers, lists, dicts) to `path`.
+
+    Atomic: the file is written to a temporary name in the same folder, flushed to
+    disk, then renamed over `path`, so an interruption never leaves a half-written
+    checkpoint behind (the old one, if any, survives).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "config": model.cfg.to_dict(), "meta": meta,
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike, return_meta: bool = False, map_location="cpu"):
+    """Read a checkpoint written by `save` -> ViT (and its meta dict if return_meta).
+
+    Secure: torch.load(weights_only=True) only rebuilds tensors and plain values.
+    A missing, truncated or corrupt file, or a file of another format, gets a clear error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; check the path (save one with vitlib.checkpoints.save)")
+    corrupt = f"{path} is corrupt or truncated (or not a PyTorch file); re-create it, or re-download it and check its sha256"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
+        raise ValueError(corrupt)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"{corrupt} ({err})") from err
+    except Exception as err:  # an unpickler refusal: the file holds objects other than tensors
+        raise ValueError(f"{path} holds more than tensors and plain values; refusing to load it ({err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        hint = ("it looks like a bare state dict: use from_timm(state_dict, heads=...) or from_hf(...)"
+                if isinstance(payload, dict) else f"it holds a {type(payload).__name__}")
+        raise ValueError(f"{path} is not a vitlib checkpoint ({FORMAT}); {hint}")
+    model = ViT(ViTConfig(**payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return (model, payload["meta"]) if return_meta else model
 
 # transformers' hidden_act -> vitlib's gelu kind (all "tanh" names compute the same tanh approximation)
 HF_GELU = {"gelu": "exact", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh"}
@@ -112,3 +179,106 @@ def _convert_hf_state(state: dict[str, torch.Tensor], depth: int) -> dict[str, t
     if unknown:
         raise ValueError(f"unexpected keys for a ViT checkpoint: {unknown[:5]}; is this a plain ViT (not DeiT/BEiT)?")
     return out
+
+
+def from_timm(state_dict: Mapping[str, torch.Tensor], heads: int | None = None, **config) -> ViT:
+    """A vitlib ViT from a state dict in timm's VisionTransformer layout.
+
+    The sizes are read from the tensors; the number of heads is not stored in the
+    weights: pass `heads` (default dim // 64, true of every timm ViT preset). timm's
+    defaults are LayerNorm eps 1e-6 and exact GELU; `config` overrides any ViTConfig field.
+    """
+    sd = dict(state_dict)
+    proj = sd["patch_embed.proj.weight"]  # (D, C, P, P)
+    dim, channels, patch = proj.shape[0], proj.shape[1], proj.shape[2]
+    grid = int(round((sd["pos_embed"].shape[1] - 1) ** 0.5))
+    depth = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
+    head_weight = sd.get("head.weight")
+    cfg = ViTConfig(**{
+        "image_size": grid * patch, "patch_size": patch, "in_channels": channels, "dim": dim, "depth": depth,
+        "heads": heads or max(dim // 64, 1), "mlp_dim": sd["blocks.0.mlp.fc1.weight"].shape[0],
+        "num_classes": 0 if head_weight is None else head_weight.shape[0],
+        "qkv_bias": "blocks.0.attn.qkv.bias" in sd, "norm_eps": 1e-6, "gelu": "exact", **config})
+    renames = [(r"^cls_token$", "cls_token.token"), (r"^pos_embed$", "pos_embed.pos_embed"),
+               (r"^blocks\.", "encoder.blocks.")]
+    out = {}
+    for key, value in sd.items():
+        for pattern, repl in renames:
+            key = re.sub(pattern, repl, key)
+        out[key] = value
+    model = ViT(cfg)
+    _load_exactly(model, out, "timm")
+    return model
+
+
+def from_google_npz(path_or_dict, gelu: str = "tanh", **config) -> ViT:
+    """A vitlib ViT from the paper's original checkpoint layout (vit_jax, .npz).
+
+    Flax stores Dense kernels as (in, out) and attention kernels per head:
+    query/key/value (D, h, D_h), out (h, D_h, D); the patch embedding kernel is (P, P, C, D).
+    The JAX code uses tanh-approximate GELU and LayerNorm eps 1e-6 (the defaults here).
+    An optional `pre_logits` layer becomes the pretraining head (MLP with tanh).
+    """
+    if isinstance(path_or_dict, (str, os.PathLike)):
+        with np.load(path_or_dict, allow_pickle=False) as f:  # allow_pickle=False: data only
+            arrays = dict(f)
+    else:
+        arrays = dict(path_or_dict)
+    t = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}
+    kernel = t["embedding/kernel"]  # (P, P, C, D)
+    patch, channels, dim = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    blocks = sorted({int(m.group(1)) for k in t if (m := re.match(r"Transformer/encoderblock_(\d+)/", k))})
+    pos = t["Transformer/posembed_input/pos_embedding"]
+    grid = int(round((pos.shape[1] - 1) ** 0.5))
+    attn0 = "Transformer/encoderblock_0/MultiHeadDotProductAttention_1"
+    has_pre_logits = "pre_logits/kernel" in t
+    cfg = ViTConfig(**{
+        "image_size": grid * patch, "patch_size": patch, "in_channels": channels, "dim": dim, "depth": len(blocks),
+        "heads": t[f"{attn0}/query/kernel"].shape[1], "mlp_dim": t["Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel"].shape[1],
+        "num_classes": t["head/kernel"].shape[1] if "head/kernel" in t else 0, "gelu": gelu, "norm_eps": 1e-6,
+        "head": "mlp" if has_pre_logits else "linear",
+        "head_hidden_dim": t["pre_logits/kernel"].shape[1] if has_pre_logits else None, **config})
+
+    def dense(prefix):  # flax (in, out) kernel -> torch (out, in) weight
+        return t[f"{prefix}/kernel"].T, t[f"{prefix}/bias"]
+
+    def norm(prefix):
+        return t[f"{prefix}/scale"], t[f"{prefix}/bias"]
+
+    sd = {"patch_embed.proj.weight": rearrange(kernel, "p1 p2 c d -> d c p1 p2"),
+          "patch_embed.proj.bias": t["embedding/bias"], "cls_token.token": t["cls"], "pos_embed.pos_embed": pos}
+    for i in blocks:
+        src, dst = f"Transformer/encoderblock_{i}", f"encoder.blocks.{i}"
+        att = f"{src}/MultiHeadDotProductAttention_1"
+        sd[f"{dst}.norm1.weight"], sd[f"{dst}.norm1.bias"] = norm(f"{src}/LayerNorm_0")
+        sd[f"{dst}.attn.qkv.weight"] = torch.cat(
+            [rearrange(t[f"{att}/{n}/kernel"], "d h k -> (h k) d") for n in ("query", "key", "value")])
+        sd[f"{dst}.attn.qkv.bias"] = torch.cat([t[f"{att}/{n}/bias"].flatten() for n in ("query", "key", "value")])
+        sd[f"{dst}.attn.proj.weight"] = rearrange(t[f"{att}/out/kernel"], "h k d -> d (h k)")
+        sd[f"{dst}.attn.proj.bias"] = t[f"{att}/out/bias"]
+        sd[f"{dst}.norm2.weight"], sd[f"{dst}.norm2.bias"] = norm(f"{src}/LayerNorm_2")
+        sd[f"{dst}.mlp.fc1.weight"], sd[f"{dst}.mlp.fc1.bias"] = dense(f"{src}/MlpBlock_3/Dense_0")
+        sd[f"{dst}.mlp.fc2.weight"], sd[f"{dst}.mlp.fc2.bias"] = dense(f"{src}/MlpBlock_3/Dense_1")
+    sd["norm.weight"], sd["norm.bias"] = norm("Transformer/encoder_norm")
+    if cfg.num_classes:
+        if has_pre_logits:
+            sd["head.pre_logits.weight"], sd["head.pre_logits.bias"] = dense("pre_logits")
+            sd["head.fc.weight"], sd["head.fc.bias"] = dense("head")
+        else:
+            sd["head.weight"], sd["head.bias"] = dense("head")
+    model = ViT(cfg)
+    _load_exactly(model, sd, "Google .npz")
+    return model
+
+
+def _load_exactly(model: ViT, state: dict[str, torch.Tensor], source: str) -> None:
+    """load_state_dict with an error that names missing, unexpected and mis-shaped tensors."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and state[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"the {source} weights do not fit a ViT of config {model.cfg}: missing {missing[:4]}, "
+                         f"unexpected {unexpected[:4]}, shape mismatches {shapes[:4]}; check the config overrides")
+    model.load_state_dict(state)

@@ -1,0 +1,212 @@
+"""Secure, atomic save/load, and the timm and Google .npz converters."""
+
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from vitlib import ViT, ViTConfig
+from vitlib.checkpoints import from_google_npz, from_timm, load, save
+
+
+def small_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    cfg = ViTConfig(**{**dict(image_size=16, patch_size=4, num_classes=5, dim=32, depth=2, heads=4, mlp_dim=64), **kw})
+    model = ViT(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+    return model
+
+
+def test_save_load_round_trip(tmp_path):
+    model = small_model(pos_embed="sincos2d", gelu="tanh")
+    path = save(model, tmp_path / "sub" / "model.pt", accuracy=0.91, command="python -m x", history=[1.0, 0.5])
+    loaded, meta = load(path, return_meta=True)
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(loaded.eval()(x), model(x))
+    assert loaded.cfg == model.cfg
+    assert meta == {"accuracy": 0.91, "command": "python -m x", "history": [1.0, 0.5]}
+    assert os.listdir(tmp_path / "sub") == ["model.pt"]  # no temporary file left
+
+
+def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    save(small_model(seed=1), path)
+    before = path.read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        save(small_model(seed=2), path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.pt"]
+
+
+def test_load_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load(tmp_path / "missing.pt")
+    good = save(small_model(), tmp_path / "good.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load(truncated)
+    damaged = tmp_path / "damaged.pt"  # the directory intact, a tensor's bytes cut short
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data[: len(data) // 2] if "/data/" in item.filename else data)
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load(damaged)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(1000))
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load(garbage)
+    bare = tmp_path / "bare.pt"
+    torch.save(small_model().state_dict(), bare)
+    with pytest.raises(ValueError, match="not a vitlib checkpoint.*from_timm"):
+        load(bare)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.mkdir, (os.environ["VITLIB_TEST_MARKER"],))
+
+
+def test_a_file_cannot_run_code(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("VITLIB_TEST_MARKER", str(marker))
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as f:
+        pickle.dump({"format": "vitlib-checkpoint-v1", "x": _Exploit()}, f)  # a plain pickle, not a torch archive
+    with pytest.raises(ValueError, match="corrupt"):
+        load(evil)
+    assert not marker.exists()
+    torch.save({"format": "vitlib-checkpoint-v1", "x": _Exploit()}, tmp_path / "evil2.pt")  # a torch archive
+    with pytest.raises(ValueError, match="more than tensors"):
+        load(tmp_path / "evil2.pt")
+    assert not marker.exists()
+
+
+# --- timm ---------------------------------------------------------------------------------------
+
+def to_timm_layout(model: ViT) -> dict:
+    """vitlib -> timm names, as documented in paper-notes.md (timm fuses qkv, as vitlib does)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        key = key.replace("cls_token.token", "cls_token").replace("pos_embed.pos_embed", "pos_embed")
+        out[key.replace("encoder.blocks.", "blocks.")] = value.clone()
+    return out
+
+
+def test_from_timm_identical_logits():
+    model = small_model(seed=4)
+    sd = to_timm_layout(model)
+    assert "blocks.1.attn.qkv.weight" in sd and "patch_embed.proj.weight" in sd and "head.weight" in sd
+    converted = from_timm(sd, heads=4).eval()
+    x = torch.randn(3, 3, 16, 16)
+    assert torch.allclose(converted(x), model(x), atol=1e-6)
+    assert (converted.cfg.image_size, converted.cfg.depth, converted.cfg.mlp_dim) == (16, 2, 64)
+
+
+def test_from_timm_needs_the_right_heads_and_sizes():
+    model = small_model(seed=4)
+    wrong = from_timm(to_timm_layout(model), heads=2).eval()  # loads, but attends differently
+    x = torch.randn(3, 3, 16, 16)
+    assert not torch.allclose(wrong(x), model(x), atol=1e-3)
+    with pytest.raises(ValueError, match="do not fit"):
+        from_timm(to_timm_layout(model), heads=4, mlp_dim=32)
+
+
+# --- Google .npz --------------------------------------------------------------------------------
+
+def random_google_npz(rng, p=4, c=3, d=24, h=3, mlp=48, depth=2, grid=3, k=6, pre_logits=None):
+    """Random arrays in vit_jax's layout (paper-notes.md), not derived from a vitlib model."""
+    r = lambda *s: rng.normal(0, 0.3, s).astype(np.float32)  # noqa: E731
+    a = {"embedding/kernel": r(p, p, c, d), "embedding/bias": r(d), "cls": r(1, 1, d),
+         "Transformer/posembed_input/pos_embedding": r(1, 1 + grid * grid, d),
+         "Transformer/encoder_norm/scale": 1 + r(d), "Transformer/encoder_norm/bias": r(d)}
+    for i in range(depth):
+        b = f"Transformer/encoderblock_{i}"
+        for ln in ("LayerNorm_0", "LayerNorm_2"):
+            a[f"{b}/{ln}/scale"], a[f"{b}/{ln}/bias"] = 1 + r(d), r(d)
+        for n in ("query", "key", "value"):
+            a[f"{b}/MultiHeadDotProductAttention_1/{n}/kernel"] = r(d, h, d // h)
+            a[f"{b}/MultiHeadDotProductAttention_1/{n}/bias"] = r(h, d // h)
+        a[f"{b}/MultiHeadDotProductAttention_1/out/kernel"] = r(h, d // h, d)
+        a[f"{b}/MultiHeadDotProductAttention_1/out/bias"] = r(d)
+        a[f"{b}/MlpBlock_3/Dense_0/kernel"], a[f"{b}/MlpBlock_3/Dense_0/bias"] = r(d, mlp), r(mlp)
+        a[f"{b}/MlpBlock_3/Dense_1/kernel"], a[f"{b}/MlpBlock_3/Dense_1/bias"] = r(mlp, d), r(d)
+    if pre_logits:
+        a["pre_logits/kernel"], a["pre_logits/bias"] = r(d, pre_logits), r(pre_logits)
+    a["head/kernel"], a["head/bias"] = r(pre_logits or d, k), r(k)
+    return a
+
+
+def google_forward(a, images):
+    """The vit_jax forward pass in NumPy, read off models_vit.py: NHWC conv, flax einsums, tanh GELU."""
+    x = np.transpose(images, (0, 2, 3, 1))  # NHWC, as in JAX
+    kern = a["embedding/kernel"]
+    p = kern.shape[0]
+    n, hh, ww, c = x.shape
+    patches = x.reshape(n, hh // p, p, ww // p, p, c).transpose(0, 1, 3, 2, 4, 5)  # (n, gh, gw, p, p, c)
+    z = np.einsum("nijabc,abcd->nijd", patches, kern) + a["embedding/bias"]
+    z = z.reshape(n, -1, z.shape[-1])
+    z = np.concatenate([np.repeat(a["cls"], n, 0), z], 1) + a["Transformer/posembed_input/pos_embedding"]
+
+    def ln(v, pre):
+        mu, var = v.mean(-1, keepdims=True), v.var(-1, keepdims=True)
+        return (v - mu) / np.sqrt(var + 1e-6) * a[f"{pre}/scale"] + a[f"{pre}/bias"]
+
+    def gelu(v):
+        return 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v**3)))
+
+    i = 0
+    while f"Transformer/encoderblock_{i}/LayerNorm_0/scale" in a:
+        b = f"Transformer/encoderblock_{i}"
+        m = f"{b}/MultiHeadDotProductAttention_1"
+        y = ln(z, f"{b}/LayerNorm_0")
+        q, k, v = (np.einsum("ntd,dhk->nthk", y, a[f"{m}/{s}/kernel"]) + a[f"{m}/{s}/bias"] for s in ("query", "key", "value"))
+        s = np.einsum("nqhk,nthk->nhqt", q, k) / np.sqrt(q.shape[-1])
+        w = np.exp(s - s.max(-1, keepdims=True))
+        w /= w.sum(-1, keepdims=True)
+        o = np.einsum("nhqt,nthk->nqhk", w, v)
+        z = z + np.einsum("nqhk,hkd->nqd", o, a[f"{m}/out/kernel"]) + a[f"{m}/out/bias"]
+        y = ln(z, f"{b}/LayerNorm_2")
+        y = gelu(y @ a[f"{b}/MlpBlock_3/Dense_0/kernel"] + a[f"{b}/MlpBlock_3/Dense_0/bias"])
+        z = z + y @ a[f"{b}/MlpBlock_3/Dense_1/kernel"] + a[f"{b}/MlpBlock_3/Dense_1/bias"]
+        i += 1
+    y = ln(z, "Transformer/encoder_norm")[:, 0]
+    if "pre_logits/kernel" in a:
+        y = np.tanh(y @ a["pre_logits/kernel"] + a["pre_logits/bias"])
+    return y @ a["head/kernel"] + a["head/bias"]
+
+
+@pytest.mark.parametrize("pre_logits", [None, 16])
+def test_from_google_npz_matches_the_jax_forward(tmp_path, pre_logits):
+    rng = np.random.default_rng(0)
+    arrays = random_google_npz(rng, pre_logits=pre_logits)
+    np.savez(tmp_path / "vit.npz", **arrays)
+    model = from_google_npz(tmp_path / "vit.npz").eval()
+    assert (model.cfg.heads, model.cfg.image_size, model.cfg.gelu, model.cfg.norm_eps) == (3, 12, "tanh", 1e-6)
+    assert model.cfg.head == ("mlp" if pre_logits else "linear")
+    images = rng.normal(size=(2, 3, 12, 12)).astype(np.float32)
+    with torch.no_grad():
+        ours = model(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(ours, google_forward(arrays, images), atol=1e-4)
+    # the same from an in-memory dict
+    assert np.allclose(from_google_npz(arrays).eval()(torch.from_numpy(images)).detach().numpy(), ours, atol=1e-6)
+
+
+def test_from_google_npz_refuses_pickles(tmp_path):
+    arrays = random_google_npz(np.random.default_rng(0))
+    arrays["evil"] = np.array([object()], dtype=object)
+    np.savez(tmp_path / "evil.npz", **arrays)
+    with pytest.raises(ValueError, match="pickle"):
+        from_google_npz(tmp_path / "evil.npz")
