@@ -74,10 +74,11 @@ class ViTConfig:
     def __post_init__(self):
         check_patch_size(self.image_size, self.patch_size)
         if self.dim % self.heads:
-            divisors = [h for h in range(1, min(self.dim, 64) + 1) if self.dim % h == 0]
+            divisors = [h for h in range(1, self.dim + 1) if self.dim % h == 0]
+            near = sorted(sorted(divisors, key=lambda h: abs(h - self.heads))[:3])
             raise ValueError(
                 f"dim {self.dim} is not divisible by heads {self.heads}; "
-                f"use heads in {divisors[-6:]} or a dim that is a multiple of {self.heads}"
+                f"use heads in {near} or a dim that is a multiple of {self.heads}"
             )
         choices = {"pool": ("cls", "mean"), "pos_embed": POS_EMBED_KINDS, "head": ("linear", "mlp"),
                    "gelu": ("exact", "tanh")}

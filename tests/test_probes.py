@@ -1,0 +1,114 @@
+"""Probes on synthetic inputs with known answers (pos_embed_similarity: tests/test_widgets_00_02.py)."""
+
+import pytest
+import torch
+
+from vitlib import ViT, ViTConfig
+from vitlib.probes import (attention_maps, attention_rollout, embedding_filter_pcs, mean_attention_distance,
+                           patch_distances)
+
+G, P = 4, 8  # a 4x4 grid of 8-pixel patches
+T = 1 + G * G
+
+
+def identity_attention(b=2, h=3):
+    return torch.eye(T).expand(b, h, T, T).clone()
+
+
+def uniform_attention(b=2, h=3):
+    return torch.full((b, h, T, T), 1.0 / T)
+
+
+def test_patch_distances():
+    d = patch_distances(2, 16)
+    assert d.shape == (4, 4)
+    assert d[0, 1] == 16 and d[0, 2] == 16 and torch.isclose(d[0, 3], torch.tensor(16 * 2**0.5))
+    assert torch.all(d.diagonal() == 0)
+
+
+def test_identity_attention_has_distance_zero():
+    assert torch.equal(mean_attention_distance(identity_attention(), P), torch.zeros(3))
+
+
+def test_uniform_attention_is_the_mean_distance():
+    expected = patch_distances(G, P).mean()
+    got = mean_attention_distance(uniform_attention(), P)
+    assert torch.allclose(got, expected.expand(3))
+    # the unrenormalised convention shrinks it by the weight left on the class token
+    raw = mean_attention_distance(uniform_attention(), P, renormalise=False)
+    assert torch.allclose(raw, expected * (G * G) / T)
+
+
+def test_renormalising_removes_the_class_token_bias():
+    # head 0: 90% on [class], 10% on the right-hand neighbour; head 1: 100% on that neighbour
+    attn = torch.zeros(1, 2, T, T)
+    for q in range(G * G):
+        r, c = divmod(q, G)
+        k = 1 + r * G + (c + 1 if c + 1 < G else c - 1)  # a horizontal neighbour, P pixels away
+        attn[0, 0, 1 + q, 0], attn[0, 0, 1 + q, k] = 0.9, 0.1
+        attn[0, 1, 1 + q, k] = 1.0
+    attn[0, :, 0, 0] = 1.0
+    assert torch.allclose(mean_attention_distance(attn, P), torch.tensor([8.0, 8.0]))
+    assert torch.allclose(mean_attention_distance(attn, P, renormalise=False), torch.tensor([0.8, 8.0]))
+
+
+def test_list_of_layers_gives_layers_by_heads():
+    out = mean_attention_distance([identity_attention(), uniform_attention()], P)
+    assert out.shape == (2, 3) and torch.all(out[0] == 0) and torch.all(out[1] > 0)
+    with pytest.raises(ValueError, match="do not form a square grid"):
+        mean_attention_distance(torch.full((1, 1, 11, 11), 0.1), P)
+
+
+def test_rollout_known_answers():
+    # identity attention everywhere: information never flows from the patches to [class]
+    assert torch.equal(attention_rollout([identity_attention()] * 3), torch.zeros(2, G, G))
+    # one uniform layer: (U + I) / 2, so [class] gets 1/(2T) from every patch
+    out = attention_rollout([uniform_attention()])
+    assert torch.allclose(out, torch.full((2, G, G), 1 / (2 * T)))
+    # rows multiply in order R = A_2 A_1: [class] attends to patch 0 in layer 2, patch 0 to patch 5 in layer 1
+    a1, a2 = identity_attention(1, 1), torch.zeros(1, 1, T, T)
+    a1[0, 0, 1] = 0
+    a1[0, 0, 1, 1 + 5] = 1
+    a2[0, 0] = torch.eye(T)
+    a2[0, 0, 0] = 0
+    a2[0, 0, 0, 1] = 1
+    r = attention_rollout([a1, a2])[0].flatten()
+    # layer 2: [class] row = (e_cls + e_p0)/2; layer 1: patch 0 row = (e_p0 + e_p5)/2
+    assert torch.isclose(r[0], torch.tensor(0.25)) and torch.isclose(r[5], torch.tensor(0.25))
+    with pytest.raises(ValueError, match="at least one layer"):
+        attention_rollout([])
+
+
+def test_attention_maps_for_a_query():
+    attn = torch.rand(2, 3, T, T).softmax(-1)
+    maps = attention_maps(attn, query=5)
+    assert maps.shape == (2, 3, G, G)
+    assert torch.equal(maps[1, 2].flatten(), attn[1, 2, 1 + 5, 1:])
+    assert torch.equal(attention_maps(attn, query=-1)[0, 0].flatten(), attn[0, 0, 0, 1:])
+    with pytest.raises(ValueError, match="outside the 4x4 grid"):
+        attention_maps(attn, query=16)
+
+
+def test_filter_pcs_recover_a_known_ramp():
+    torch.manual_seed(0)
+    p, c, d = 4, 3, 64
+    ramp = torch.arange(p * p * c, dtype=torch.float32)
+    ramp = (ramp - ramp.mean()) / (ramp - ramp.mean()).norm()  # a unit "ramp" filter
+    other = torch.randn(p * p * c)
+    other = other - (other @ ramp) * ramp
+    other = other / other.norm()
+    filters = 5 * torch.randn(d, 1) * ramp + 1 * torch.randn(d, 1) * other + 3.0  # (D, P*P*C), offset removed by PCA
+    # filters are stored in patchify's (p1 p2 c) order; the conv weight is (D, C, P, P)
+    weight = filters.reshape(d, p, p, c).permute(0, 3, 1, 2)
+    pcs, ratio = embedding_filter_pcs(weight, n=2, return_variance=True)
+    assert pcs.shape == (2, p, p, c)
+    assert abs(abs(pcs[0].flatten() @ ramp) - 1) < 1e-3  # the first component is the ramp (up to sign)
+    assert abs(abs(pcs[1].flatten() @ other) - 1) < 1e-3
+    assert ratio[0] > 0.9 and ratio[0] > ratio[1]
+
+
+def test_filter_pcs_of_a_model_and_bad_n():
+    model = ViT(ViTConfig(image_size=16, patch_size=4, num_classes=2, dim=64, depth=1, heads=2, mlp_dim=8))
+    assert embedding_filter_pcs(model, n=28).shape == (28, 4, 4, 3)
+    with pytest.raises(ValueError, match="at most 48"):
+        embedding_filter_pcs(model, n=60)

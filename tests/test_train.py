@@ -1,0 +1,411 @@
+"""Tests for vitlib.train: learning happens, the schedule, determinism, checkpoints, Ctrl-C, metrics."""
+
+import math
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from torch import nn  # noqa: E402
+
+from vitlib import ViT, ViTConfig  # noqa: E402
+from vitlib import train as train_module  # noqa: E402
+from vitlib.data import FractalDataset, load_digits  # noqa: E402
+from vitlib.train import (  # noqa: E402
+    History,
+    augment,
+    digits_vit_recipe,
+    autocast_dtype,
+    classification_report,
+    cpu_supports_bf16,
+    evaluate,
+    fit,
+    load_checkpoint,
+    lr_at,
+    pick_device,
+    plot_confusion_matrix,
+    predict,
+    random_shift,
+    save_checkpoint,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and lose a lot when other processes share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_vit(seed: int = 0, **overrides) -> ViT:
+    torch.manual_seed(seed)
+    cfg = dict(image_size=8, patch_size=2, in_channels=1, num_classes=10, dim=32, depth=2, heads=4, mlp_dim=64)
+    return ViT(ViTConfig(**{**cfg, **overrides}))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x_train, y_train, x_test, y_test = load_digits()
+    return (x_train, y_train), (x_test, y_test)
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A tiny ViT trained for a few seconds on the 8x8 digits (shared by the metric tests)."""
+    train, test = digits
+    model = tiny_vit(dim=64, mlp_dim=128)
+    history = fit(model, train, test, epochs=10, lr=2e-3, batch_size=64, warmup_epochs=1, seed=0, progress=False)
+    return model, history
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+def test_fit_learns_digits(trained, digits):
+    model, history = trained
+    _, test = digits
+    assert isinstance(history, History) and history.epochs == 10 and not history.interrupted
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"):
+        assert len(getattr(history, name)) == 10, name
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert history.test_acc[-1] > 0.8  # chance is 0.1
+    assert evaluate(model, test) == pytest.approx(history.test_acc[-1], abs=1e-6)
+    assert all(s > 0 for s in history.seconds) and history.total_seconds == pytest.approx(sum(history.seconds))
+    assert history.best_test_acc == max(history.test_acc)
+
+
+def test_evaluate_is_the_argmax_accuracy(trained, digits):
+    model, _ = trained
+    x, y = digits[1]
+    with torch.no_grad():
+        expected = (model(x).argmax(1) == y).float().mean().item()
+    assert evaluate(model, (x, y), amp=False) == pytest.approx(expected)
+    assert 0.0 <= evaluate(model, (x[:7], y[:7]), batch_size=3) <= 1.0
+    logits, labels = predict(model, (x[:5], y[:5]))
+    assert logits.shape == (5, 10) and logits.dtype == torch.float32 and torch.equal(labels, y[:5])
+    assert model.training is False
+
+
+def test_fit_on_a_dataset_without_test_data():
+    ds = FractalDataset(num_classes=3, images_per_class=8, image_size=8, seed=0)
+    model = tiny_vit(num_classes=3)
+    history = fit(model, ds, epochs=2, batch_size=8, progress=False)
+    assert history.epochs == 2 and all(math.isnan(a) for a in history.test_acc)
+    assert 0.0 <= evaluate(model, ds) <= 1.0
+    history.plot()  # no test curve, no error
+
+
+def test_fit_with_a_cnn_and_fp32():
+    x = torch.rand(32, 1, 8, 8)
+    y = (x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))).long()  # top half brighter?
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 2))
+    history = fit(model, (x, y), (x, y), epochs=15, lr=3e-3, amp=False, progress=False, warmup_epochs=0)
+    assert history.train_loss[-1] < history.train_loss[0] and history.test_acc[-1] > 0.8
+
+
+def test_same_seed_same_history(digits):
+    train, test = digits
+    small_train = (train[0][:256], train[1][:256])
+    kwargs = dict(epochs=2, batch_size=64, shift=1, label_smoothing=0.1, seed=3, progress=False)
+    a = fit(tiny_vit(drop_path=0.1, dropout=0.1), small_train, test, **kwargs)
+    b = fit(tiny_vit(drop_path=0.1, dropout=0.1), small_train, test, **kwargs)
+    c = fit(tiny_vit(drop_path=0.1, dropout=0.1), small_train, test, **{**kwargs, "seed": 4})
+    assert a.train_loss == b.train_loss and a.test_acc == b.test_acc and a.lr == b.lr
+    assert a.train_loss != c.train_loss
+
+
+# ----------------------------------------------------------------------------- schedule and augmentation
+
+
+def test_lr_schedule_values():
+    lr, total, warm, lrf = 1e-3, 110, 10, 0.01
+    assert lr_at(0, total, lr, warm, lrf) == pytest.approx(lr / 10)
+    assert lr_at(4, total, lr, warm, lrf) == pytest.approx(lr / 2)
+    assert lr_at(9, total, lr, warm, lrf) == pytest.approx(lr)  # warmup ends at the peak
+    assert lr_at(10, total, lr, warm, lrf) == pytest.approx(lr)  # cosine starts at the peak
+    mid = 10 + (total - warm - 1) / 2
+    assert lr_at(int(mid), total, lr, warm, lrf) == pytest.approx(lr * (lrf + (1 - lrf) / 2), rel=0.02)
+    assert lr_at(total - 1, total, lr, warm, lrf) == pytest.approx(lr * lrf)  # the last step is at lr * lrf
+    values = [lr_at(s, total, lr, warm, lrf) for s in range(total)]
+    assert all(a >= b for a, b in zip(values[warm:], values[warm + 1 :]))  # decays monotonically
+    assert lr_at(0, 10, 1.0, 0, 0.0) == 1.0
+
+
+def test_fit_follows_the_schedule(digits):
+    train, _ = digits
+    small = (train[0][:128], train[1][:128])  # 2 steps per epoch
+    history = fit(tiny_vit(), small, epochs=3, lr=1e-2, batch_size=64, warmup_epochs=1, lrf=0.1, progress=False)
+    assert history.lr[0] == pytest.approx(1e-2)  # the last warmup step is at the peak
+    assert history.lr[-1] == pytest.approx(1e-3)  # the last step is at lr * lrf
+
+
+def test_random_shift_moves_content_within_range():
+    image = torch.zeros(200, 1, 7, 7)
+    image[:, 0, 3, 3] = 1.0  # one bright pixel in the middle
+    shifted = random_shift(image, 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == image.shape
+    assert torch.equal(shifted.sum((1, 2, 3)), torch.ones(200))  # nothing lost, nothing duplicated
+    where = shifted[:, 0].flatten(1).argmax(1)
+    rows, cols = where // 7, where % 7
+    assert rows.min() == 1 and rows.max() == 5 and cols.min() == 1 and cols.max() == 5  # all 5 offsets occur
+    assert torch.equal(random_shift(image, 0), image)
+    again = random_shift(image, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(again, shifted)
+
+
+def test_random_shift_keeps_channels_together():
+    image = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    shifted = random_shift(image, 1, torch.Generator().manual_seed(1))
+    for b in range(2):  # each image is one translated copy of itself: find the offset that explains it
+        padded = torch.nn.functional.pad(image[b], [1] * 4)
+        matches = [torch.equal(padded[:, i : i + 4, j : j + 4], shifted[b]) for i in range(3) for j in range(3)]
+        assert sum(matches) == 1
+
+
+def test_augment_flip():
+    image = torch.arange(16.0).reshape(1, 1, 4, 4).repeat(100, 1, 1, 1)
+    out = augment(image, flip=True, generator=torch.Generator().manual_seed(0))
+    flipped = (out == image.flip(-1)).flatten(1).all(1)
+    kept = (out == image).flatten(1).all(1)
+    assert (flipped | kept).all() and 20 < flipped.sum() < 80
+    assert torch.equal(augment(image), image)
+
+
+# ----------------------------------------------------------------------------- hardware
+
+
+def test_device_and_autocast_choice(monkeypatch):
+    assert pick_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert pick_device().type in ("cpu", "mps")
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, amp=False) is None
+    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: True)
+    assert autocast_dtype(cpu) == torch.bfloat16
+    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: False)
+    assert autocast_dtype(cpu) is None
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert autocast_dtype(cuda) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert autocast_dtype(cuda) == torch.float16  # older GPUs: fp16 with a GradScaler
+    assert autocast_dtype(torch.device("mps")) is None
+
+
+def test_cpu_supports_bf16_reads_the_cpu_flags():
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    if {"avx512_bf16", "amx_bf16"} & flags:
+        assert cpu_supports_bf16()
+    elif "AMX" not in torch.backends.cpu.get_cpu_capability().upper():
+        assert not cpu_supports_bf16()
+
+
+# ----------------------------------------------------------------------------- metrics and plots
+
+
+def test_classification_report_matches_sklearn(trained, digits):
+    from sklearn.metrics import f1_score
+
+    model, _ = trained
+    x, y = digits[1]
+    report = classification_report(model, (x, y), class_names=[f"digit {i}" for i in range(10)])
+    cm = report["confusion_matrix"]
+    assert cm.shape == (10, 10) and cm.sum() == len(y)
+    assert cm.sum(1).tolist() == torch.bincount(y, minlength=10).tolist()  # rows are the true classes
+    assert report["accuracy"] == pytest.approx(evaluate(model, (x, y)))
+    assert report["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+    preds = predict(model, (x, y))[0].argmax(1).numpy()
+    assert report["macro_f1"] == pytest.approx(f1_score(y.numpy(), preds, average="macro"))
+    for i, row in enumerate(report["per_class"]):
+        assert row["class"] == f"digit {i}" and row["support"] == cm[i].sum()
+        assert row["recall"] == pytest.approx(cm[i, i] / cm[i].sum())
+        assert row["precision"] == pytest.approx(cm[i, i] / max(cm[:, i].sum(), 1))
+    with pytest.raises(ValueError, match="class names"):
+        classification_report(model, (x, y), class_names=["a", "b"])
+
+
+def test_plot_confusion_matrix_and_history_plot(trained):
+    _, history = trained
+    cm = np.array([[5, 1], [2, 8]])
+    fig = plot_confusion_matrix(cm, ["cat", "dog"])
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class" and ax.get_title()
+    assert [t.get_text() for t in ax.texts] == ["5", "1", "2", "8"]
+    normalised = plot_confusion_matrix(cm, normalize=True).axes[0]
+    assert [t.get_text() for t in normalised.texts] == ["0.83", "0.17", "0.20", "0.80"]
+    with pytest.raises(ValueError, match="square"):
+        plot_confusion_matrix(np.zeros((2, 3)))
+    fig = history.plot(title="tiny ViT")
+    loss_ax, acc_ax = fig.axes
+    assert "loss" in loss_ax.get_title() and "accuracy" in acc_ax.get_title()
+    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
+    assert len(loss_ax.lines) == 2 and list(loss_ax.lines[0].get_ydata()) == history.train_loss
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip(tmp_path, trained, digits):
+    model, history = trained
+    path = save_checkpoint(tmp_path / "ckpt" / "model.pt", model, history, epoch=10)
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["model.pt"]  # no temp file left
+    state = load_checkpoint(path)
+    assert state["config"] == model.cfg.to_dict() and state["model_class"] == "ViT" and state["epoch"] == 10
+    assert state["history"] == history
+    fresh = ViT(ViTConfig(**state["config"]))
+    load_checkpoint(path, fresh)
+    x = digits[1][0][:8]
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(fresh(x), model(x))
+    with pytest.raises(FileNotFoundError, match="checkpoint_dir"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_checkpoint_load_is_weights_only(tmp_path, monkeypatch):
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
+    save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2))
+    load_checkpoint(tmp_path / "m.pt")
+    assert calls and calls[0]["weights_only"] is True
+
+
+def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    old = nn.Linear(3, 3)
+    save_checkpoint(path, old)
+
+    def failing_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, nn.Linear(3, 3))
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["last.pt"]  # the temp file is gone
+    state = load_checkpoint(path)  # and the previous checkpoint is intact
+    assert torch.equal(state["model"]["weight"], old.weight.detach())
+
+
+# ----------------------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_from_a_callback_keeps_checkpoints_and_history(tmp_path, digits):
+    train, test = digits
+    small = (train[0][:128], train[1][:128])
+
+    def stop_at_epoch_2(epoch, history, model):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    model = tiny_vit()
+    history = fit(model, small, test, epochs=5, checkpoint_dir=tmp_path, progress=False, on_epoch_end=stop_at_epoch_2)
+    assert history.interrupted and history.epochs == 2
+    assert sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["interrupted"] and last["history"].epochs == 2 and last["history"].interrupted
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["epoch"] == 1 + int(np.argmax(history.test_acc))
+    assert best["history"].test_acc[-1] == max(history.test_acc)
+
+
+class InterruptAfter(nn.Module):
+    """Wraps a model; raises KeyboardInterrupt on the n-th training forward pass (a mocked Ctrl-C)."""
+
+    def __init__(self, model, n):
+        super().__init__()
+        self.model, self.n, self.calls = model, n, 0
+        self.cfg = model.cfg
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.n:
+                raise KeyboardInterrupt
+        return self.model(x)
+
+
+def test_ctrl_c_mid_epoch_keeps_best_and_last(tmp_path, digits):
+    train, test = digits
+    small = (train[0][:128], train[1][:128])  # 2 batches per epoch: the 4th forward is inside epoch 2
+    model = InterruptAfter(tiny_vit(), n=4)
+    history = fit(model, small, test, epochs=5, checkpoint_dir=tmp_path, progress=True)
+    assert history.interrupted and history.epochs == 1
+    best, last = load_checkpoint(tmp_path / "best.pt"), load_checkpoint(tmp_path / "last.pt")
+    assert best["epoch"] == 1 and not best.get("interrupted", False)
+    assert last["interrupted"] and last["epoch"] == 1
+    # last.pt holds the weights as they were when Ctrl-C came (one step after epoch 1's best)
+    assert torch.equal(last["model"]["model.head.weight"], model.model.head.weight.detach())
+    assert not torch.equal(best["model"]["model.head.weight"], last["model"]["model.head.weight"])
+    assert [p for p in os.listdir(tmp_path) if p.endswith(".tmp")] == []
+
+
+def test_fit_without_checkpoints_on_ctrl_c(digits):
+    train, _ = digits
+    model = InterruptAfter(tiny_vit(), n=1)
+    history = fit(model, (train[0][:64], train[1][:64]), epochs=2, progress=False)
+    assert history.interrupted and history.epochs == 0
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(epochs=0), "epochs"),
+        (dict(lr=-1.0), "lr"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(warmup_epochs=5), "warmup_epochs"),
+        (dict(label_smoothing=1.0), "label_smoothing"),
+        (dict(shift=-1), "shift"),
+        (dict(lrf=2.0), "lrf"),
+    ],
+)
+def test_fit_bad_arguments(kwargs, message, digits):
+    train, _ = digits
+    with pytest.raises(ValueError, match=message):
+        fit(tiny_vit(), train, **{"epochs": 2, **kwargs}, progress=False)
+
+
+def test_fit_bad_data():
+    model = tiny_vit()
+    x, y = torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        fit(model, (x[:, 0], y), progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        fit(model, (x, y[:3]), progress=False)
+    with pytest.raises(ValueError, match="integer"):
+        fit(model, (x, y.float()), progress=False)
+    with pytest.raises(ValueError, match="pair"):
+        fit(model, x, progress=False)
+    with pytest.raises(ValueError, match="test"):
+        fit(model, (x, y), (x, y[:2]), progress=False)
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+
+def test_digits_vit_recipe_fits_together_and_learns():
+    data_kwargs, cfg, fit_kwargs = digits_vit_recipe(epochs=6)
+    x_train, y_train, x_test, y_test = load_digits(**data_kwargs)
+    assert x_train.shape[1:] == (cfg.in_channels, cfg.image_size, cfg.image_size)
+    assert fit_kwargs["epochs"] == 6 and cfg.num_classes == 10
+    torch.manual_seed(0)
+    model = ViT(cfg)
+    history = fit(model, (x_train, y_train), (x_test, y_test), progress=False, **fit_kwargs)
+    assert history.test_acc[-1] > 0.75  # chance is 0.1; the full 50 epochs reach about 99%

@@ -1,0 +1,558 @@
+"""Datasets, all offline by default.
+
+    load_digits         scikit-learn's bundled handwritten digits: 1,797 real 8x8 images, 10 classes
+    FractalDataset      formula-generated FractalDB-style images (iterated function systems), any size
+    sample_photo(s)     the two photos bundled with scikit-learn (a flower and a temple)
+    load_cifar10        CIFAR-10 from its python-pickle archive (checksum-verified download)
+    load_image_folder   root/class_name/*.png|jpg -> tensors + class names
+
+Images are always float32 tensors of shape (B, C, H, W) (or (C, H, W) for one image)
+with values in [0, 1]; labels are int64 tensors of shape (B,).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import pickle
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from sklearn.model_selection import train_test_split
+from torch.utils.data import Dataset
+
+__all__ = [
+    "load_digits",
+    "resize_images",
+    "split_dataset",
+    "random_ifs",
+    "render_ifs",
+    "FractalDataset",
+    "images_per_second",
+    "sample_photo",
+    "sample_photos",
+    "CIFAR10_URL",
+    "CIFAR10_MD5",
+    "CIFAR10_CLASSES",
+    "CorruptArchiveError",
+    "DownloadError",
+    "download_cifar10",
+    "load_cifar10",
+    "load_image_folder",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _check_image_size(image_size: int, smallest: int = 1) -> None:
+    if not isinstance(image_size, (int, np.integer)) or image_size < smallest:
+        raise ValueError(f"image_size must be an integer >= {smallest}, got {image_size!r}; use e.g. 8, 16 or 32")
+
+
+def _check_channels(channels: int) -> None:
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize to size x size: (B, C, H, W) -> (B, C, size, size). No-op if already that size."""
+    if images.ndim != 4:
+        raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
+    _check_image_size(size)
+    if images.shape[-2:] == (size, size):
+        return images
+    antialias = size < min(images.shape[-2:])  # smooth before shrinking, so no aliasing
+    out = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)
+    return out.clamp(0.0, 1.0)
+
+
+def _to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Grey (B, 1, H, W) -> (B, channels, H, W) by repeating; RGB -> grey by the luma weights."""
+    _check_channels(channels)
+    c = images.shape[1]
+    if c == channels:
+        return images
+    if c == 1:
+        return repeat(images, "b 1 h w -> b c h w", c=channels)
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype)
+    return torch.einsum("bchw,c->bhw", images, luma)[:, None]
+
+
+def split_dataset(
+    images: torch.Tensor, labels: torch.Tensor, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A fixed, stratified split (scikit-learn's train_test_split): -> x_train, y_train, x_test, y_test."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r}; use e.g. 0.2")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels; they must match")
+    index = np.arange(len(labels))
+    train_idx, test_idx = train_test_split(
+        index, test_size=test_fraction, random_state=seed, stratify=labels.numpy()
+    )
+    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    return images[train_idx], labels[train_idx], images[test_idx], labels[test_idx]
+
+
+# ----------------------------------------------------------------------------- digits
+
+
+def load_digits(
+    image_size: int = 8,
+    channels: int = 1,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    train_size: int | float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """scikit-learn's handwritten digits (1,797 real 8x8 images, 10 classes), split once, stratified.
+
+    Returns x_train (B, C, S, S) float32 in [0, 1], y_train (B,) int64, x_test, y_test.
+    image_size > 8 upsamples bilinearly; channels=3 repeats the grey channel.
+    train_size (an int count or a fraction) keeps a stratified subset of the training split, for
+    "accuracy as the data grows" experiments; the test split stays the same.
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    _check_image_size(image_size, smallest=8)
+    _check_channels(channels)
+    digits = sklearn_digits()
+    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8), 0..16 -> [0, 1]
+    labels = torch.from_numpy(digits.target.astype(np.int64))  # (1797,)
+    x_train, y_train, x_test, y_test = split_dataset(images, labels, test_fraction, seed)
+    if train_size is not None:
+        x_train, y_train = _subsample(x_train, y_train, train_size, seed)
+    prepare = lambda x: _to_channels(resize_images(x, image_size), channels).contiguous()  # noqa: E731
+    return prepare(x_train), y_train, prepare(x_test), y_test
+
+
+def _subsample(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stratified subset of `size` samples (an int) or of that fraction (a float in (0, 1])."""
+    n, k = len(y), int(y.max()) + 1
+    count = round(size * n) if isinstance(size, float) else size
+    if not k <= count <= n:
+        raise ValueError(f"train_size {size!r} gives {count} images; use between {k} (one per class) and {n}")
+    if count == n:
+        return x, y
+    stratify = y.numpy() if torch.bincount(y).min() >= 2 else None  # scikit-learn needs 2 per class
+    keep, _ = train_test_split(np.arange(n), train_size=count, random_state=seed, stratify=stratify)
+    keep = np.sort(keep)
+    return x[keep], y[keep]
+
+
+# ----------------------------------------------------------------------------- formula-generated images
+#
+# FractalDB (Kataoka et al., ACCV 2020; Nakashima et al., AAAI 2022, who pretrain ViTs on it):
+# a class is one iterated function system (IFS), a set of n affine maps w_j(x) = A_j x + b_j chosen
+# at random, each picked with probability p_j proportional to |det A_j|. Its attractor, drawn by the
+# "chaos game" (start anywhere, apply a randomly picked map, repeat, plot the points), is the image.
+# Instances of a class are variations of its IFS: one coefficient scaled by a weight near 1, a random
+# flip, and a fresh random orbit.
+
+
+def random_ifs(rng: np.random.Generator, min_maps: int = 2, max_maps: int = 4) -> np.ndarray:
+    """A random contractive IFS: an array (n, 6) of affine maps (a, b, c, d, e, f),
+
+    meaning w(x, y) = (a x + b y + e, c x + d y + f), with n in [min_maps, max_maps] and every
+    coefficient uniform in [-1, 1] (FractalDB's sampling). Maps are kept contractive (largest singular
+    value below 1) so the orbit stays bounded.
+    """
+    if not 1 <= min_maps <= max_maps:
+        raise ValueError(f"need 1 <= min_maps <= max_maps, got {min_maps} and {max_maps}")
+    n = int(rng.integers(min_maps, max_maps + 1))
+    maps = rng.uniform(-1.0, 1.0, size=(n, 6))
+    for j in range(n):
+        a = maps[j, :4].reshape(2, 2)
+        sigma = np.linalg.norm(a, ord=2)  # largest singular value
+        if sigma >= 0.95:
+            maps[j, :4] *= 0.95 / sigma
+    return maps
+
+
+def render_ifs(
+    maps: np.ndarray,
+    image_size: int = 32,
+    num_points: int = 4096,
+    rng: np.random.Generator | None = None,
+    chains: int = 128,
+    burn_in: int = 20,
+) -> np.ndarray:
+    """Draw the attractor of an IFS by the chaos game: -> (image_size, image_size) float32 in [0, 1].
+
+    `chains` orbits run side by side (vectorised), each for burn_in + num_points / chains steps; the
+    first `burn_in` points of each orbit are dropped (they are not yet on the attractor). The points are
+    scaled to fill the image and counted per pixel; the image is the log-density, scaled to [0, 1].
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    maps = np.asarray(maps, dtype=np.float64)
+    A = maps[:, :4].reshape(-1, 2, 2)  # (n, 2, 2)
+    b = maps[:, 4:]  # (n, 2)
+    det = np.abs(np.linalg.det(A)) + 1e-3
+    p = det / det.sum()
+    steps = burn_in + math.ceil(num_points / chains)
+    choice = rng.choice(len(maps), size=(steps, chains), p=p)  # which map each orbit applies at each step
+    xy = rng.uniform(-1.0, 1.0, size=(chains, 2))
+    points = np.empty((steps, chains, 2))
+    for t in range(steps):
+        j = choice[t]
+        xy = np.einsum("cij,cj->ci", A[j], xy) + b[j]  # apply w_j to each orbit's point
+        points[t] = xy
+    points = points[burn_in:].reshape(-1, 2)
+    points = points[np.isfinite(points).all(axis=1)]
+    image = np.zeros((image_size, image_size), dtype=np.float32)
+    if len(points) == 0:
+        return image
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    scale = (image_size - 1) / np.maximum(hi - lo, 1e-9).max()  # keep the aspect ratio
+    offset = (image_size - 1 - (hi - lo) * scale) / 2  # centre the shape
+    cols, rows = np.round((points - lo) * scale + offset).astype(np.int64).T
+    np.add.at(image, (image_size - 1 - rows, cols), 1.0)  # y points up
+    image = np.log1p(image)
+    return image / image.max()
+
+
+def _fill_rate(image: np.ndarray) -> float:
+    """Fraction of pixels the attractor touches (FractalDB's filter against degenerate, point-like IFS)."""
+    return float((image > 0).mean())
+
+
+class FractalDataset(Dataset):
+    """Formula-generated images for pretraining without natural images (FractalDB-style), made on the fly.
+
+    dataset[i] -> (image (channels, image_size, image_size) float32 in [0, 1], label int).
+    Item i is class i % num_classes, instance i // num_classes, so any prefix of the dataset is
+    balanced. Every image is a pure function of (seed, class, instance): the same seed gives the same
+    images, in any order, in any process (DataLoader workers too), without storing anything.
+
+    Class c is one IFS drawn by `random_ifs` from a generator seeded by (seed, c), redrawn until its
+    attractor fills at least `min_fill` of a 32 x 32 render (FractalDB's filling-rate filter). Each
+    instance scales one coefficient of one map by a weight in [0.8, 1.2], may be flipped left-right,
+    and is rendered from its own random orbit of `num_points` points (default 4 per pixel).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        images_per_class: int = 100,
+        image_size: int = 32,
+        channels: int = 1,
+        seed: int = 0,
+        num_points: int | None = None,
+        min_fill: float = 0.08,
+        max_maps: int = 4,
+    ):
+        if num_classes < 1 or images_per_class < 1:
+            raise ValueError(
+                f"num_classes ({num_classes}) and images_per_class ({images_per_class}) must be at least 1"
+            )
+        _check_image_size(image_size, smallest=4)
+        _check_channels(channels)
+        if not 0.0 <= min_fill < 0.5:
+            raise ValueError(f"min_fill must be in [0, 0.5), got {min_fill}; FractalDB-like values are 0.05-0.2")
+        self.num_classes, self.images_per_class = num_classes, images_per_class
+        self.image_size, self.channels, self.seed = image_size, channels, seed
+        self.num_points = num_points if num_points is not None else 4 * image_size**2  # about 4 points per pixel
+        self.min_fill, self.max_maps = min_fill, max_maps
+        self._systems: dict[int, np.ndarray] = {}  # class -> IFS, made when first needed
+
+    def __len__(self) -> int:
+        return self.num_classes * self.images_per_class
+
+    def system(self, label: int) -> np.ndarray:
+        """The IFS (n, 6) that defines class `label`."""
+        if label not in self._systems:
+            rng = np.random.default_rng([self.seed, label, 0])
+            for _ in range(100):
+                maps = random_ifs(rng, max_maps=self.max_maps)
+                if _fill_rate(render_ifs(maps, 32, num_points=2048, rng=rng)) >= self.min_fill:
+                    break
+            self._systems[label] = maps
+        return self._systems[label]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} images")
+        index %= len(self)
+        label, instance = index % self.num_classes, index // self.num_classes
+        rng = np.random.default_rng([self.seed, label, 1 + instance])
+        maps = self.system(label).copy()
+        j, k = rng.integers(len(maps)), rng.integers(4)
+        maps[j, k] *= rng.uniform(0.8, 1.2)  # intra-class variation
+        image = render_ifs(maps, self.image_size, self.num_points, rng=rng)
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+        image = torch.from_numpy(image.copy())
+        return repeat(image, "h w -> c h w", c=self.channels), label
+
+    def tensors(self, count: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first `count` items (all by default) as tensors: images (B, C, S, S), labels (B,)."""
+        count = len(self) if count is None else min(count, len(self))
+        items = [self[i] for i in range(count)]
+        return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.int64)
+
+
+def images_per_second(dataset: Dataset, count: int = 256) -> float:
+    """How fast `dataset` makes images: generate `count` items and return images per second."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    count = min(count, len(dataset))
+    start = time.perf_counter()
+    for i in range(count):
+        dataset[i]
+    return count / (time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------- sample photos
+
+_SAMPLE_PHOTOS = {"flower": "flower.jpg", "temple": "china.jpg"}
+
+
+def sample_photo(name: str = "flower", size: int | None = None) -> torch.Tensor:
+    """One of the two photos bundled with scikit-learn, as (3, H, W) float32 in [0, 1].
+
+    name: "flower" or "temple" (scikit-learn's china.jpg). Both are 427 x 640. With `size`, the
+    photo is centre-cropped to a square and resized to size x size (e.g. 224 for a ViT-B/16).
+    """
+    if name not in _SAMPLE_PHOTOS:
+        raise ValueError(f"unknown sample photo {name!r}; use one of {list(_SAMPLE_PHOTOS)}")
+    from sklearn.datasets import load_sample_image
+
+    photo = torch.from_numpy(load_sample_image(_SAMPLE_PHOTOS[name]).astype(np.float32) / 255.0)
+    photo = rearrange(photo, "h w c -> 1 c h w")
+    if size is not None:
+        photo = resize_images(_center_crop(photo), size)
+    return photo[0]
+
+
+def sample_photos(size: int | None = None) -> dict[str, torch.Tensor]:
+    """Both bundled photos: {"flower": (3, H, W), "temple": (3, H, W)}."""
+    return {name: sample_photo(name, size) for name in _SAMPLE_PHOTOS}
+
+
+def _center_crop(images: torch.Tensor) -> torch.Tensor:
+    """The largest centred square: (B, C, H, W) -> (B, C, s, s), s = min(H, W)."""
+    h, w = images.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return images[..., top : top + s, left : left + s]
+
+
+# ----------------------------------------------------------------------------- CIFAR-10
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+_CIFAR10_DIR = "cifar-10-batches-py"
+_CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+_CIFAR10_TEST = ["test_batch"]
+
+
+class CorruptArchiveError(ValueError):
+    """A dataset archive exists but cannot be read (truncated, damaged, wrong file, wrong checksum)."""
+
+
+class DownloadError(OSError):
+    """A download failed (no network, server error)."""
+
+
+def _md5(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_cifar10(root: str | os.PathLike = "data", url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:
+    """Download the CIFAR-10 python archive into `root` (if not there yet) and verify its md5.
+
+    -> the path of cifar-10-python.tar.gz. The file is written to a temporary name and renamed only
+    once complete and verified, so an interrupted download never leaves a half file behind.
+    Raises DownloadError when offline, ValueError on a checksum mismatch.
+    """
+    root = Path(root)
+    path = root / Path(url).name
+    if path.exists():
+        return path
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=path.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    while block := response.read(1 << 20):
+                        out.write(block)
+            except (urllib.error.URLError, OSError) as error:
+                raise DownloadError(
+                    f"could not download {url} ({getattr(error, 'reason', error)}). Are you offline? "
+                    f"Download it on a machine with internet access and put it at {path.resolve()}, "
+                    "then call again with download=False"
+                ) from error
+        if md5 is not None and (actual := _md5(Path(tmp))) != md5:
+            raise ValueError(
+                f"checksum mismatch for the download of {url}: md5 {actual}, expected {md5}. The file may have "
+                "been damaged in transfer or changed on the server; the partial file was removed, try again"
+            )
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only plain data and numpy arrays: a pickle from the internet must not run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"): ("numpy", "ndarray"),
+        ("numpy", "dtype"): ("numpy", "dtype"),
+        ("_codecs", "encode"): ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset pickle")
+        module, name = self._ALLOWED[(module, name)]
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR batch pickle -> images (n, 3, 32, 32) uint8, labels (n,) int64."""
+    batch = _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}  # Python 2 pickles: bytes keys
+    data = np.asarray(batch["data"], dtype=np.uint8)  # (n, 3072): 1024 red, 1024 green, 1024 blue, row-major
+    labels = np.asarray(batch["labels"], dtype=np.int64)
+    return rearrange(data, "n (c h w) -> n c h w", c=3, h=32, w=32), labels
+
+
+def _read_cifar_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file of an extracted cifar-10-batches-py folder."""
+    try:
+        return _read_cifar_batch(path.read_bytes())
+    except FileNotFoundError as error:
+        raise CorruptArchiveError(f"{path} is missing from the extracted CIFAR-10 folder {path.parent}; "
+                                  "delete the folder and load from the archive (download=True)") from error
+    except (pickle.UnpicklingError, EOFError, KeyError, AttributeError, TypeError, ValueError) as error:
+        raise CorruptArchiveError(f"{path} is corrupt ({error}); delete {path.parent} and load from the "
+                                  "archive (download=True)") from error
+
+
+def _read_cifar_archive(path: Path, names: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    fix = f"delete {path} and download it again (load_cifar10(root, download=True))"
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            out = []
+            for name in names:
+                member = tar.extractfile(f"{_CIFAR10_DIR}/{name}")
+                if member is None:
+                    raise KeyError(name)
+                out.append(_read_cifar_batch(member.read()))
+            return out
+    except (KeyError, AttributeError, TypeError) as error:
+        raise CorruptArchiveError(f"{path} is not a CIFAR-10 python archive ({error!r} is missing or malformed); {fix}") from error
+    except (tarfile.TarError, EOFError, zlib.error, OSError, pickle.UnpicklingError, ValueError) as error:
+        raise CorruptArchiveError(f"{path} is corrupt or truncated ({error}); {fix}") from error
+
+
+def load_cifar10(
+    root: str | os.PathLike = "data",
+    download: bool = False,
+    image_size: int = 32,
+    train_size: int | float | None = None,
+    url: str = CIFAR10_URL,
+    md5: str | None = CIFAR10_MD5,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CIFAR-10 (50,000 train + 10,000 test 32x32 RGB images) from root/cifar-10-python.tar.gz.
+
+    Returns x_train (50000, 3, S, S) float32 in [0, 1], y_train (50000,) int64, x_test, y_test;
+    class names are CIFAR10_CLASSES. download=True fetches the archive (170 MB) if it is missing.
+    The archive's md5 is checked before reading (pass md5=None to skip); a damaged archive raises
+    CorruptArchiveError naming the file and the fix. train_size keeps a stratified subset.
+    """
+    _check_image_size(image_size)
+    path = Path(root) / Path(url).name
+    folder = Path(root) / _CIFAR10_DIR
+    if not path.exists() and folder.is_dir():  # already extracted (e.g. by torchvision): read the files
+        batches = [_read_cifar_file(folder / name) for name in _CIFAR10_TRAIN + _CIFAR10_TEST]
+        return _cifar_tensors(batches, image_size, train_size, seed)
+    if not path.exists():
+        if not download:
+            raise FileNotFoundError(
+                f"{path} not found; call load_cifar10({str(root)!r}, download=True) (needs internet), "
+                f"or download {url} yourself and put it there"
+            )
+        path = download_cifar10(root, url, md5)
+    if md5 is not None and (actual := _md5(path)) != md5:
+        raise CorruptArchiveError(
+            f"{path} has md5 {actual}, expected {md5}: it is corrupt or truncated; "
+            f"delete it and download it again (load_cifar10({str(root)!r}, download=True))"
+        )
+    batches = _read_cifar_archive(path, _CIFAR10_TRAIN + _CIFAR10_TEST)
+    return _cifar_tensors(batches, image_size, train_size, seed)
+
+
+def _cifar_tensors(batches, image_size, train_size, seed):
+    """Six (images, labels) uint8 batches (five train, one test) -> x_train, y_train, x_test, y_test."""
+
+    def to_tensors(parts):
+        images = torch.from_numpy(np.concatenate([x for x, _ in parts])).float() / 255.0  # (n, 3, 32, 32)
+        return resize_images(images, image_size), torch.from_numpy(np.concatenate([y for _, y in parts]))
+
+    x_train, y_train = to_tensors(batches[:-1])
+    x_test, y_test = to_tensors(batches[-1:])
+    if train_size is not None:
+        x_train, y_train = _subsample(x_train, y_train, train_size, seed)
+    return x_train, y_train, x_test, y_test
+
+
+# ----------------------------------------------------------------------------- image folder
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def load_image_folder(
+    root: str | os.PathLike, image_size: int = 32, channels: int = 3, extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Read root/class_name/*.png|jpg (e.g. the 5-class flowers set) into memory.
+
+    -> images (B, channels, image_size, image_size) float32 in [0, 1], labels (B,) int64, class_names
+    (the sub-folder names, sorted; label i is class_names[i]). Each image is centre-cropped to a square
+    and resized (bilinear). Split it with split_dataset(images, labels, test_fraction=0.2).
+    """
+    from PIL import Image  # Pillow, which matplotlib already depends on
+
+    root = Path(root)
+    _check_image_size(image_size)
+    _check_channels(channels)
+    if not root.is_dir():
+        raise ValueError(f"image folder {root} does not exist or is not a folder; pass the folder that holds one sub-folder per class")
+    class_names = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not class_names:
+        raise ValueError(f"{root} has no class sub-folders; arrange the images as {root}/<class_name>/<image>.png")
+    images, labels = [], []
+    for label, name in enumerate(class_names):
+        files = sorted(f for f in (root / name).iterdir() if f.suffix.lower() in extensions)
+        for file in files:
+            with Image.open(file) as im:
+                array = np.asarray(im.convert("RGB" if channels == 3 else "L"), dtype=np.float32) / 255.0
+            image = torch.from_numpy(array)
+            image = rearrange(image, "h w c -> 1 c h w") if channels == 3 else rearrange(image, "h w -> 1 1 h w")
+            images.append(resize_images(_center_crop(image), image_size)[0])
+            labels.append(label)
+    if not images:
+        raise ValueError(f"no {'/'.join(extensions)} images found under {root}/<class_name>/")
+    return torch.stack(images), torch.tensor(labels, dtype=torch.int64), class_names

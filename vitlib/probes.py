@@ -1,0 +1,166 @@
+"""Probes: numbers read out of a (trained) ViT, for the figures of Section 4.5 / Figure 7.
+
+    embedding_filter_pcs     principal components of the patch-embedding filters (Figure 7, left)
+    pos_embed_similarity     cosine similarity of the position embeddings (Figure 7, centre)
+    mean_attention_distance  how far each head looks, in pixels (Figure 7, right)
+    attention_rollout        attention flow from the [class] token to the patches (Figure 6)
+    attention_maps           where each head looks from one query patch
+
+Pure tensor functions: they take a model or arrays and return arrays; drawing is
+left to vitlib.plots. Conventions follow Appendix D.7 (paper-notes.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+__all__ = ["embedding_filter_pcs", "pos_embed_similarity", "mean_attention_distance", "attention_rollout",
+           "attention_maps", "patch_distances"]
+
+
+def _pos_embed_table(pos_embed_or_model) -> torch.Tensor:
+    """The (T, D) position-embedding table of a tensor (1, T, D) / (T, D) or of a ViT."""
+    if isinstance(pos_embed_or_model, nn.Module):
+        module = getattr(pos_embed_or_model, "pos_embed", pos_embed_or_model)
+        table = getattr(module, "pos_embed", None)
+        if table is None:
+            raise ValueError(
+                "this model has no position embeddings (pos_embed='none'), so there is nothing to compare; "
+                "use a model with pos_embed='learned' or 'sincos2d'"
+            )
+    else:
+        table = torch.as_tensor(pos_embed_or_model)
+    table = table.detach().float()
+    if table.ndim == 3 and table.shape[0] == 1:
+        table = table[0]
+    if table.ndim != 2:
+        raise ValueError(f"expected position embeddings of shape (1, T, D) or (T, D), got {tuple(table.shape)}")
+    return table
+
+
+def pos_embed_similarity(pos_embed_or_model, num_prefix_tokens: int = 1) -> torch.Tensor:
+    """Cosine similarity between the position embeddings of every pair of patches (Figure 7, centre).
+
+    pos_embed_or_model: E_pos as (1, prefix + G*G, D) or (prefix + G*G, D), or a ViT (its E_pos).
+    num_prefix_tokens: leading rows that are not patches (the [class] token); they are excluded.
+    Returns sim (G, G, G, G) in [-1, 1]: sim[i, j, k, l] = cos(E_pos of patch (i, j), E_pos of patch (k, l)),
+    so sim[i, j] is the G x G map that Figure 7 draws as the tile at row i, column j.
+    """
+    table = _pos_embed_table(pos_embed_or_model)
+    patches = table[num_prefix_tokens:]  # (N, D), class token dropped
+    side = math.isqrt(patches.shape[0])
+    if side * side != patches.shape[0] or side == 0:
+        raise ValueError(
+            f"{patches.shape[0]} patch position embeddings (after {num_prefix_tokens} prefix tokens) do not form "
+            "a square grid; check num_prefix_tokens"
+        )
+    unit = F.normalize(patches, dim=-1)  # each embedding scaled to length 1
+    sim = unit @ unit.T  # (N, N) cosine similarities
+    return rearrange(sim, "(i j) (k l) -> i j k l", i=side, k=side)  # (G, G, G, G)
+
+
+def embedding_filter_pcs(weight_or_model, n: int = 28, return_variance: bool = False):
+    """Principal components of the patch-embedding filters (Figure 7, left).
+
+    weight_or_model: the conv weight (D, C, P, P) of a PatchEmbed, or a ViT.
+    The D filters are the samples, each a point in R^{P*P*C}; scikit-learn's PCA centres
+    them and finds the directions of largest variance. Returns pcs (n, P, P, C), component 0
+    first (unscaled: display scaling belongs to the plot), and with return_variance also the
+    explained-variance ratio (n,).
+    """
+    from sklearn.decomposition import PCA
+
+    weight = weight_or_model
+    if isinstance(weight_or_model, nn.Module):
+        weight = weight_or_model.patch_embed.proj.weight
+    weight = torch.as_tensor(weight).detach().float().cpu()
+    if weight.ndim != 4:
+        raise ValueError(f"expected a patch-embedding weight (D, C, P, P), got shape {tuple(weight.shape)}")
+    d, c, p, _ = weight.shape
+    filters = rearrange(weight, "d c p1 p2 -> d (p1 p2 c)")  # (D, P*P*C): one sample per filter
+    if not 1 <= n <= min(d, p * p * c):
+        raise ValueError(f"n={n} components, but {d} filters of {p * p * c} values allow at most {min(d, p * p * c)}")
+    pca = PCA(n_components=n).fit(filters.numpy())
+    pcs = rearrange(torch.from_numpy(pca.components_).float(), "n (p1 p2 c) -> n p1 p2 c", p1=p, p2=p)
+    ratio = torch.from_numpy(pca.explained_variance_ratio_).float()
+    return (pcs, ratio) if return_variance else pcs
+
+
+def patch_distances(grid_size: int, patch_size: int) -> torch.Tensor:
+    """Distances in pixels between the centres of every pair of patches of a G x G grid: (N, N)."""
+    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
+    centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).float()  # (N, 2), grid units
+    return torch.cdist(centres, centres) * patch_size  # (N, N) pixels
+
+
+def _grid_side(tokens: int, num_prefix_tokens: int) -> int:
+    n = tokens - num_prefix_tokens
+    side = math.isqrt(max(n, 0))
+    if n <= 0 or side * side != n:
+        raise ValueError(f"{tokens} tokens minus {num_prefix_tokens} prefix tokens do not form a square grid of patches")
+    return side
+
+
+def mean_attention_distance(attn, patch_size: int, num_prefix_tokens: int = 1, renormalise: bool = True):
+    """Mean attention distance in pixels (Figure 7, right; Appendix D.7).
+
+    attn: one layer's weights (B, H, T, T) -> (H,), or a list of L layers -> (L, H).
+    For each query patch, the distance to every key patch (between patch centres, in
+    pixels) is weighted by the attention weight, then averaged over queries and images.
+    The [class] token is excluded as query and as key; with renormalise=True (the paper's
+    definition) each query's weights are renormalised over the patch keys. renormalise=False
+    reproduces the common community convention (drop the class-token column, keep the
+    weights as they are), which pulls heads that attend to the class token toward 0.
+    """
+    if isinstance(attn, (list, tuple)):
+        return torch.stack([mean_attention_distance(a, patch_size, num_prefix_tokens, renormalise) for a in attn])
+    attn = torch.as_tensor(attn).detach().float()
+    if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
+        raise ValueError(f"expected attention weights (B, H, T, T), got shape {tuple(attn.shape)}")
+    side = _grid_side(attn.shape[-1], num_prefix_tokens)
+    a = attn[:, :, num_prefix_tokens:, num_prefix_tokens:]  # (B, H, N, N): patch queries, patch keys
+    if renormalise:
+        a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    dist = patch_distances(side, patch_size).to(a.device)  # (N, N)
+    per_query = (a * dist).sum(dim=-1)  # (B, H, N)
+    return per_query.mean(dim=(0, 2))  # (H,)
+
+
+def attention_rollout(attentions) -> torch.Tensor:
+    """Attention rollout (Abnar & Zuidema 2020; the paper's Figure 6, Appendix D.8).
+
+    attentions: a list of L layers (B, H, T, T), first layer first, one [class] token first.
+    Per layer: average the heads, add the identity (the residual path), renormalise the rows;
+    multiply across layers, R = A_L ... A_1. Returns the [class] token's row over the
+    patches, reshaped to the grid: (B, G, G), each map summing to at most 1.
+    """
+    if not len(attentions):
+        raise ValueError("attention_rollout needs at least one layer of attention weights")
+    rollout = None
+    for attn in attentions:
+        a = torch.as_tensor(attn).detach().float().mean(dim=1)  # (B, T, T), heads averaged
+        a = a + torch.eye(a.shape[-1], device=a.device)
+        a = a / a.sum(dim=-1, keepdim=True)
+        rollout = a if rollout is None else a @ rollout  # R = A_l R
+    side = _grid_side(rollout.shape[-1], 1)
+    return rearrange(rollout[:, 0, 1:], "b (h w) -> b h w", h=side)  # (B, G, G)
+
+
+def attention_maps(attn, query: int, num_prefix_tokens: int = 1) -> torch.Tensor:
+    """Where each head looks from one query: attn (B, H, T, T) -> (B, H, G, G).
+
+    query is a patch index in raster order (0 .. N-1), or -1 for the [class] token.
+    The maps are the query's attention weights over the patch keys (the class-token
+    key is left out, so a map sums to at most 1).
+    """
+    attn = torch.as_tensor(attn).detach().float()
+    side = _grid_side(attn.shape[-1], num_prefix_tokens)
+    if not -1 <= query < side * side:
+        raise ValueError(f"query {query} is outside the {side}x{side} grid; use 0..{side * side - 1}, or -1 for [class]")
+    row = attn[:, :, 0 if query == -1 else num_prefix_tokens + query, num_prefix_tokens:]  # (B, H, N)
+    return rearrange(row, "b h (gh gw) -> b h gh gw", gh=side)
