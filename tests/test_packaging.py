@@ -25,7 +25,7 @@ def conda_deps() -> dict[str, str]:
     for line in (ROOT / "environment.yml").read_text().splitlines():
         if line.startswith("dependencies:"):
             in_deps = True
-        elif in_deps and re.match(r"^\s+-\s+", line):
+        elif in_deps and re.match(r"^\s+-\s+", line) and not line.rstrip().endswith(":"):
             name, bound = _name_and_bound(re.sub(r"^\s+-\s+", "", line).split("#")[0])
             if name not in ("python", "pip"):
                 deps[CONDA_NAMES.get(name, name)] = bound

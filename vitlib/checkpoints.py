@@ -27,26 +27,21 @@ from einops import rearrange
 
 from .model import ViT, ViTConfig
 
-__all__ = ["save", "load", "from_hf", "hf_config_to_vit_config", "from_timm", "from_google_npz", "FORMAT"]
+__all__ = ["save", "load", "write_atomic", "read_secure", "from_hf", "hf_config_to_vit_config", "from_timm", "from_google_npz", "FORMAT"]
 
 FORMAT = "vitlib-checkpoint-v1"
 
 
-def save(model: ViT, path: str | os.PathLike, **meta) -> Path:
-    """Write model (config + weights) and `meta` (plain values: str, numbers, lists, dicts) to `path`.
-
-    Atomic: the file is written to a temporary name in the same folder, flushed to
-    disk, then renamed over `path`, so an interruption never leaves a half-written
-    checkpoint behind (the old one, if any, survives).
-    """
+def write_atomic(obj, path: str | os.PathLike) -> Path:
+    """torch.save(obj) to `path` atomically: a temporary file in the same folder, flushed to
+    disk, then renamed over `path`. An interruption (an error, Ctrl-C) never leaves a
+    half-written file behind: `path` holds the old content or the new, and no temp file stays."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "config": model.cfg.to_dict(), "meta": meta,
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -57,11 +52,11 @@ def save(model: ViT, path: str | os.PathLike, **meta) -> Path:
     return path
 
 
-def load(path: str | os.PathLike, return_meta: bool = False, map_location="cpu"):
-    """Read a checkpoint written by `save` -> ViT (and its meta dict if return_meta).
+def read_secure(path: str | os.PathLike, map_location="cpu"):
+    """torch.load(path, weights_only=True): only tensors and plain values come back, no code runs.
 
-    Secure: torch.load(weights_only=True) only rebuilds tensors and plain values.
-    A missing, truncated or corrupt file, or a file of another format, gets a clear error.
+    A missing file raises FileNotFoundError; a truncated or corrupt file, or one holding
+    other objects, raises ValueError saying so.
     """
     path = Path(path)
     if not path.is_file():
@@ -70,11 +65,28 @@ def load(path: str | os.PathLike, return_meta: bool = False, map_location="cpu")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
         raise ValueError(corrupt)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise ValueError(f"{corrupt} ({err})") from err
     except Exception as err:  # an unpickler refusal: the file holds objects other than tensors
         raise ValueError(f"{path} holds more than tensors and plain values; refusing to load it ({err})") from err
+
+
+def save(model: ViT, path: str | os.PathLike, **meta) -> Path:
+    """Write model (config + weights) and `meta` (plain values: str, numbers, lists, dicts) to `path`,
+    atomically (`write_atomic`): an interruption never leaves a half-written checkpoint."""
+    payload = {"format": FORMAT, "config": model.cfg.to_dict(), "meta": meta,
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    return write_atomic(payload, path)
+
+
+def load(path: str | os.PathLike, return_meta: bool = False, map_location="cpu"):
+    """Read a checkpoint written by `save` -> ViT (and its meta dict if return_meta).
+
+    Secure: torch.load(weights_only=True) only rebuilds tensors and plain values.
+    A missing, truncated or corrupt file, or a file of another format, gets a clear error.
+    """
+    payload = read_secure(path, map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         hint = ("it looks like a bare state dict: use from_timm(state_dict, heads=...) or from_hf(...)"
                 if isinstance(payload, dict) else f"it holds a {type(payload).__name__}")
@@ -82,6 +94,7 @@ def load(path: str | os.PathLike, return_meta: bool = False, map_location="cpu")
     model = ViT(ViTConfig(**payload["config"]))
     model.load_state_dict(payload["state_dict"])
     return (model, payload["meta"]) if return_meta else model
+
 
 # transformers' hidden_act -> vitlib's gelu kind (all "tanh" names compute the same tanh approximation)
 HF_GELU = {"gelu": "exact", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh"}

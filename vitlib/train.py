@@ -22,7 +22,6 @@ import dataclasses
 import functools
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .checkpoints import read_secure, write_atomic
 from .model import ViTConfig
 
 __all__ = [
@@ -367,14 +367,10 @@ def _model_config(model: nn.Module) -> dict:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History | None = None, **extra) -> Path:
-    """Write {"model": state_dict, "config": dict, "model_class": name, "history": dict, **extra} atomically.
-
-    The checkpoint goes to a temporary file in the same folder first, which then replaces `path`
-    in one step (os.replace), so a crash or Ctrl-C mid-save never leaves a half-written checkpoint:
+    """Write {"model": state_dict, "config": dict, "model_class": name, "history": dict, **extra} atomically
+    (vitlib.checkpoints.write_atomic), so a crash or Ctrl-C mid-save never leaves a half-written checkpoint:
     `path` holds either the old checkpoint or the new one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "config": _model_config(model),
@@ -382,18 +378,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History 
         "history": history.to_dict() if history is not None else None,
         **extra,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # including KeyboardInterrupt: never leave the temp file behind
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    return path
+    return write_atomic(state, path)
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map_location="cpu") -> dict:
@@ -405,7 +390,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; train with fit(..., checkpoint_dir=...) to write one")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    state = read_secure(path, map_location)
     if model is not None:
         model.load_state_dict(state["model"])
     if state.get("history") is not None:

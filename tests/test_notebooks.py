@@ -1,0 +1,46 @@
+"""Every notebook is ready for students and CI: Colab cell first, executed, offline, no forbidden imports."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def code_cells(nb_path):
+    return [c for c in json.loads(nb_path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found under notebooks/"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_first_code_cell_is_the_colab_guard(nb):
+    first = "".join(code_cells(nb)[0]["source"])
+    assert 'if "google.colab" in sys.modules' in first, "the first code cell must install vitlib only in Colab"
+    assert "enable_custom_widget_manager" in first, "Colab needs the custom widget manager for ipywidgets"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_with_outputs_of_a_run(nb):
+    cells = [c for c in code_cells(nb) if "".join(c["source"]).strip()]
+    not_run = [i for i, c in enumerate(cells) if c.get("execution_count") is None]
+    assert not not_run, f"code cells {not_run} were never executed: run `make notebooks` and commit the outputs"
+    counts = [c["execution_count"] for c in cells]
+    assert counts == sorted(counts), "cells were run out of order: re-run the whole notebook (`make notebooks`)"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_forbidden_imports_paths_or_errors(nb):
+    for cell in code_cells(nb):
+        src = "".join(cell["source"])
+        assert not re.search(r"^\s*(import|from)\s+(torchvision|timm)\b", src, re.M), "torchvision/timm do not import here"
+        assert not re.search(r"['\"](/work|/home|/root|/tmp|C:\\\\)", src), "absolute path in a notebook"
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", f"committed with an error: {out.get('ename')}"
+            if out["output_type"] == "stream":
+                assert out["name"] != "stderr", f"stderr in a committed output: {''.join(out['text'])[:200]}"
