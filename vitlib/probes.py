@@ -164,3 +164,28 @@ def attention_maps(attn, query: int, num_prefix_tokens: int = 1) -> torch.Tensor
         raise ValueError(f"query {query} is outside the {side}x{side} grid; use 0..{side * side - 1}, or -1 for [class]")
     row = attn[:, :, 0 if query == -1 else num_prefix_tokens + query, num_prefix_tokens:]  # (B, H, N)
     return rearrange(row, "b h (gh gw) -> b h gh gw", gh=side)
+
+
+# --- notebook 06 ---------------------------------------------------------------------------
+
+__all__ += ["attention_distance_per_image"]
+
+
+def attention_distance_per_image(attn, patch_size: int, num_prefix_tokens: int = 1, renormalise: bool = True):
+    """`mean_attention_distance` before the average over images: (B, H, T, T) -> (B, H) pixels.
+
+    A list of L layers gives (L, B, H). Averaging over the images (dim -2) gives exactly
+    mean_attention_distance, since every image has the same number of query patches; widgets use
+    this to average over the first n images without running the model again.
+    """
+    if isinstance(attn, (list, tuple)) or (torch.is_tensor(attn) and attn.ndim == 5):
+        return torch.stack([attention_distance_per_image(a, patch_size, num_prefix_tokens, renormalise) for a in attn])
+    attn = torch.as_tensor(attn).detach().float()
+    if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
+        raise ValueError(f"expected attention weights (B, H, T, T), got shape {tuple(attn.shape)}")
+    side = _grid_side(attn.shape[-1], num_prefix_tokens)
+    a = attn[:, :, num_prefix_tokens:, num_prefix_tokens:]  # (B, H, N, N): patch queries, patch keys
+    if renormalise:
+        a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    dist = patch_distances(side, patch_size).to(a.device)  # (N, N)
+    return (a * dist).sum(dim=-1).mean(dim=-1)  # (B, H): averaged over the query patches

@@ -1,0 +1,141 @@
+"""Widgets, plots and checkers of notebooks 05 and 08, driven headless with tiny settings."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from vitlib.checks import ExerciseError, check_lr_schedule, check_total_train_flops
+from vitlib.cost import forward_flops, train_flops
+from vitlib.plots import plot_accuracy_vs_compute, plot_accuracy_vs_data, plot_digit_patches, plot_seed_bars
+from vitlib.train import lr_at
+from vitlib.widgets import compute_budget_widget, training_widget
+
+
+def pixels(fig: Figure) -> np.ndarray:
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def changed(before: Figure, after: Figure) -> bool:
+    a, b = pixels(before), pixels(after)
+    return a.shape != b.shape or not np.array_equal(a, b)
+
+
+# ------------------------------------------------------------------ plots
+
+
+def test_plot_accuracy_vs_data_draws_mean_and_error_bars_on_a_log_axis():
+    acc = {"ViT": np.array([[0.5, 0.8, 0.95], [0.6, 0.82, 0.97]]), "CNN": np.array([0.7, 0.9, 0.98])}
+    fig = plot_accuracy_vs_data([67, 135, 1347], acc)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert "training images" in ax.get_xlabel() and "accuracy" in ax.get_ylabel()
+    lines = ax.get_lines()
+    np.testing.assert_allclose(lines[0].get_ydata(), [55, 81, 96])  # ViT: mean over seeds, in percent
+    assert len(ax.containers) == 2  # one errorbar container per model
+    assert ax.containers[0].has_yerr and not ax.containers[1].has_yerr  # std only with several seeds
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "2 seeds" in labels[0] and labels[1] == "CNN"
+    with pytest.raises(ValueError, match="3 training sizes"):
+        plot_accuracy_vs_data([1, 2, 3], {"ViT": np.zeros((1, 2))})
+
+
+def test_plot_seed_bars_shows_mean_std_and_each_seed():
+    acc = np.array([[0.9, 0.92], [0.97, 0.99], [0.96, 0.98]])
+    fig = plot_seed_bars(["none", "1D", "2D"], acc)
+    ax = fig.axes[0]
+    bars = [p for p in ax.patches]
+    assert len(bars) == 3
+    np.testing.assert_allclose([b.get_height() for b in bars], [91, 98, 97])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "1D", "2D"]
+    with pytest.raises(ValueError, match="one row per label"):
+        plot_seed_bars(["a"], acc)
+
+
+def test_plot_accuracy_vs_compute_log_x_one_series_per_family_and_budget_line():
+    results = {"ViT": [("S", 1e12, 0.9), ("M", 4e12, 0.97)], "CNN": [("S", 2e11, 0.95)], "hybrid": []}
+    fig = plot_accuracy_vs_compute(results, budget=1e12)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert "FLOPs" in ax.get_xlabel()
+    lines = ax.get_lines()
+    np.testing.assert_allclose(lines[0].get_xdata(), [1e12, 4e12])
+    np.testing.assert_allclose(lines[0].get_ydata(), [90, 97])
+    assert len(lines) == 3  # ViT, CNN, the budget line (the empty hybrid series is skipped)
+    assert [t.get_text() for t in ax.texts] == ["S", "M", "S"]
+
+
+def test_plot_digit_patches_draws_the_grid():
+    fig = plot_digit_patches(torch.zeros(1, 32, 32), 8)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 6  # 3 vertical + 3 horizontal lines
+    assert "16 tokens" in ax.get_title()
+
+
+# ------------------------------------------------------------------ widgets
+
+
+def test_training_widget_preview_train_and_errors():
+    torch.set_num_threads(1)
+    w = training_widget(patch_size=8, dim=16, depth=1, heads=2, epochs=1, train_fraction=0.1)
+    first = w.figure
+    assert "parameters" in w.message.value and "Train" in w.message.value
+    w.set(patch_size=16)  # the first slider redraws the cheap preview
+    assert changed(first, w.figure) and "4 patches" in w.figure.axes[0].get_title()
+    preview = w.figure
+    w.button.click()  # what a user does; runs fit for 1 epoch on 10% of the data
+    assert w.history is not None and w.history.epochs == 1
+    assert changed(preview, w.figure)
+    assert len(w.figure.axes) == 2 and "epoch" in w.figure.axes[0].get_xlabel()
+    assert "done" in w.message.value and "test accuracy" in w.message.value
+    w.set(patch_size=5)
+    assert "not divisible by patch size 5" in w.message.value and w.canvas.layout.display == "none"
+    assert w.train() is None  # Train with an invalid config: the message, no traceback
+    w.set(patch_size=8, dim=24, heads=5)
+    assert "not divisible by heads 5" in w.message.value
+    w.set(dim=16, heads=2)
+    assert w.canvas.layout.display is None and "error" not in w.message.value
+
+
+def test_compute_budget_widget_moves_the_budget_and_names_the_best():
+    curves = {"ViT": {"S": (np.array([1e9, 2e9]), np.array([0.5, 0.7]))},
+              "CNN": {"S": (np.array([3e9, 6e9]), np.array([0.6, 0.9]))}}
+    w = compute_budget_widget(curves)
+    before = w.figure
+    w.set(log10_budget=9.25)  # 1.8e9 FLOPs: only the ViT's first epoch fits
+    assert changed(before, w.figure)
+    assert "ViT</b>: 50.0%" in w.message.value and "CNN</b>: no epoch fits" in w.message.value
+    w.set(log10_budget=10.0)
+    assert "ViT</b>: 70.0%" in w.message.value and "CNN</b>: 90.0%" in w.message.value
+
+
+# ------------------------------------------------------------------ checkers
+
+
+def test_check_lr_schedule_accepts_lr_at_and_names_mistakes():
+    assert check_lr_schedule(lr_at)
+    with pytest.raises(ExerciseError, match="decays to 0"):
+        check_lr_schedule(lambda s, t, lr, w, f: lr_at(s, t, lr, w, 0.0))
+    with pytest.raises(ExerciseError, match="warmup starts at 0"):
+        check_lr_schedule(lambda s, t, lr, w, f: lr * s / w if s < w else lr_at(s, t, lr, w, f))
+    with pytest.raises(ExerciseError, match="over all total_steps"):
+        check_lr_schedule(lambda s, t, lr, w, f: lr * (f + (1 - f) * (1 + math.cos(math.pi * min(s / (t - 1), 1))) / 2)
+                          if s >= w else lr * (s + 1) / w)
+
+    def untouched(*args):
+        raise NotImplementedError
+
+    assert check_lr_schedule(untouched) is False
+
+
+def test_check_total_train_flops_names_the_forward_only_slip():
+    assert check_total_train_flops(lambda cfg, n: train_flops(cfg) * n)
+    with pytest.raises(ExerciseError, match="forward pass only"):
+        check_total_train_flops(lambda cfg, n: forward_flops(cfg) * n)
+    with pytest.raises(ExerciseError, match="one image"):
+        check_total_train_flops(lambda cfg, n: train_flops(cfg))
