@@ -164,7 +164,7 @@ def test_notebook_widgets_in_a_real_browser(lab, browser, notebook):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     shot = ARTIFACTS / f"{notebook.stem}.png"
     try:
-        page.goto(f"{lab}/lab/tree/{notebook.name}", timeout=60_000)
+        page.goto(f"{lab}/lab/tree/{notebook.name}?reset", timeout=60_000)  # ?reset: a fresh workspace, one tab
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
                                "&& window.jupyterapp.shell.currentWidget.sessionContext", timeout=60_000)
         page.wait_for_function(f"({KERNEL_BUSY_JS})() === 'idle'", timeout=60_000)
@@ -173,10 +173,13 @@ def test_notebook_widgets_in_a_real_browser(lab, browser, notebook):
         _wait_idle(page, 180)
         assert page.evaluate(ERRORS_JS) == [], "a cell wrote to stderr or raised"
         assert page.evaluate(NOT_RUN_JS) == [], "some code cells did not run"
-        sliders = page.locator(".widget-slider .noUi-handle:visible")
-        assert sliders.count() > 0, "no slider was rendered: are the widgets displayed?"
+        sliders = page.locator(".widget-slider .noUi-handle")
+        try:  # widget views render after the kernel is idle
+            sliders.first.wait_for(state="attached", timeout=30_000)
+        except Exception:
+            raise AssertionError("no slider was rendered: are the widgets displayed?") from None
         handle = sliders.first
-        handle.scroll_into_view_if_needed()
+        handle.scroll_into_view_if_needed(timeout=30_000)
         widget = handle.locator("xpath=ancestor::div[contains(@class,'jp-OutputArea-output')][1]")
         plots = widget.locator("img:visible")  # the figure, rendered as an image inside the widget
         assert plots.count() > 0, "the widget shows no plot"
@@ -195,3 +198,13 @@ def test_notebook_widgets_in_a_real_browser(lab, browser, notebook):
         raise
     finally:
         page.close()
+        _shutdown_kernels(lab)
+
+
+def _shutdown_kernels(url: str) -> None:
+    """Stop every kernel, so one notebook's kernel does not slow down the next test."""
+    with urllib.request.urlopen(f"{url}/api/kernels", timeout=10) as r:
+        kernels = json.load(r)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
