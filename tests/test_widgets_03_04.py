@@ -3,24 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from figures import changed, pixels  # noqa: F401  (tests/figures.py)
 from vitlib import ViT, ViTConfig
 from vitlib.cost import count_params
 from vitlib.plots import plot_head_attention, plot_softmax_scale, plot_vit_cost
 from vitlib.widgets import attention_head_widget, softmax_scale_widget, vit_cost_widget
-
-
-def pixels(fig: Figure) -> np.ndarray:
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba()).copy()
-
-
-def changed(before: Figure, after: Figure) -> bool:
-    a, b = pixels(before), pixels(after)
-    return a.shape != b.shape or not np.array_equal(a, b)
 
 
 def texts(fig: Figure) -> str:

@@ -5,25 +5,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from figures import changed, pixels  # noqa: F401  (tests/figures.py)
 from vitlib.checks import ExerciseError, check_lr_schedule, check_total_train_flops
 from vitlib.cost import forward_flops, train_flops
 from vitlib.plots import plot_accuracy_vs_compute, plot_accuracy_vs_data, plot_digit_patches, plot_seed_bars
 from vitlib.train import lr_at
 from vitlib.widgets import compute_budget_widget, training_widget
-
-
-def pixels(fig: Figure) -> np.ndarray:
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba()).copy()
-
-
-def changed(before: Figure, after: Figure) -> bool:
-    a, b = pixels(before), pixels(after)
-    return a.shape != b.shape or not np.array_equal(a, b)
 
 
 # ------------------------------------------------------------------ plots

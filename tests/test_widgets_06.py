@@ -7,9 +7,9 @@ invalid value must show a message (not a traceback) and hide the stale figure.
 import numpy as np
 import pytest
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from figures import changed, pixels  # noqa: F401  (tests/figures.py)
 from vitlib import ViT, ViTConfig, probes
 from vitlib.checks import ExerciseError, check_head_distance, check_patch_attention
 from vitlib.finetune import at_resolution
@@ -18,17 +18,6 @@ from vitlib.widgets import (attention_distance_widget, attention_maps_widget, fi
                             pos_similarity_widget)
 
 CFG = ViTConfig(image_size=16, patch_size=4, in_channels=1, num_classes=3, dim=16, depth=3, heads=2, mlp_dim=32)
-
-
-def pixels(fig: Figure) -> np.ndarray:
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba()).copy()
-
-
-def changed(before: Figure, after: Figure) -> bool:
-    a, b = pixels(before), pixels(after)
-    return a.shape != b.shape or not np.array_equal(a, b)
 
 
 def shows_error(w, words: str) -> bool:

@@ -119,16 +119,7 @@ def mean_attention_distance(attn, patch_size: int, num_prefix_tokens: int = 1, r
     """
     if isinstance(attn, (list, tuple)):
         return torch.stack([mean_attention_distance(a, patch_size, num_prefix_tokens, renormalise) for a in attn])
-    attn = torch.as_tensor(attn).detach().float()
-    if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
-        raise ValueError(f"expected attention weights (B, H, T, T), got shape {tuple(attn.shape)}")
-    side = _grid_side(attn.shape[-1], num_prefix_tokens)
-    a = attn[:, :, num_prefix_tokens:, num_prefix_tokens:]  # (B, H, N, N): patch queries, patch keys
-    if renormalise:
-        a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
-    dist = patch_distances(side, patch_size).to(a.device)  # (N, N)
-    per_query = (a * dist).sum(dim=-1)  # (B, H, N)
-    return per_query.mean(dim=(0, 2))  # (H,)
+    return attention_distance_per_image(attn, patch_size, num_prefix_tokens, renormalise).mean(dim=0)  # (H,)
 
 
 def attention_rollout(attentions) -> torch.Tensor:
