@@ -197,12 +197,19 @@ def prediction_explorer(images, labels, probs, attention, class_names=None,
 # --- notebooks 03-04 (attention, encoder) -------------------------------------------------
 
 import ipywidgets as _w  # noqa: E402
+
 import numpy as _np  # noqa: E402
 import torch as _torch  # noqa: E402
 
 from . import plots as _plots  # noqa: E402
 
 __all__ += ["SliderFigure", "softmax_scale_widget", "attention_head_widget", "vit_cost_widget"]
+
+
+def _int_slider(name: str, lo: int, hi: int, value: int, width: str = "280px"):
+    """An integer slider that redraws when released (continuous_update=False keeps moves cheap)."""
+    return _w.IntSlider(value=value, min=lo, max=hi, description=name, continuous_update=False,
+                        layout=_w.Layout(width=width))
 
 
 class SliderFigure(PlotWidget):
@@ -340,15 +347,11 @@ def attention_head_widget(model, images, labels=None, class_names=None) -> Slide
                    f"{rows[:, 0].mean():.0%}.")
         return fig, message
 
-    def slider(name, lo, hi, value):
-        return _w.IntSlider(value=value, min=lo, max=hi, description=name, continuous_update=False,
-                            layout=_w.Layout(width="260px"))
-
     controls = {
-        "image": slider("image", 0, len(images) - 1, 0),
-        "layer": slider("layer", 1, cfg.depth, 1),
-        "row": slider("query row", 0, g - 1, g // 2),
-        "col": slider("query col", 0, g - 1, g // 2),
+        "image": _int_slider("image", 0, len(images) - 1, 0, "260px"),
+        "layer": _int_slider("layer", 1, cfg.depth, 1, "260px"),
+        "row": _int_slider("query row", 0, g - 1, g // 2, "260px"),
+        "col": _int_slider("query col", 0, g - 1, g // 2, "260px"),
         "cls_query": _w.Checkbox(value=False, description="query = [class] token", indent=False),
         "shared_scale": _w.Checkbox(value=False, description="one colour scale for all heads", indent=False),
     }
@@ -822,14 +825,10 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
                    "averaged, residual added (A + I, rows renormalised), multiplied through.")
         return fig, message
 
-    def slider(name, lo, hi, value):
-        return _w.IntSlider(value=value, min=lo, max=hi, description=name, continuous_update=False,
-                            layout=_w.Layout(width="300px"))
-
     controls = {
-        "image": slider("image", 0, len(images) - 1, 0),
-        "layer": slider("layer", 1, cfg.depth, 1),
-        "head": slider("head", 0, cfg.heads - 1, 0),
-        "query": slider("query patch", -1, n - 1, (g // 2) * g + g // 2),
+        "image": _int_slider("image", 0, len(images) - 1, 0, "300px"),
+        "layer": _int_slider("layer", 1, cfg.depth, 1, "300px"),
+        "head": _int_slider("head", 0, cfg.heads - 1, 0, "300px"),
+        "query": _int_slider("query patch", -1, n - 1, (g // 2) * g + g // 2, "300px"),
     }
     return SliderFigure(controls, draw, rows=[["image", "layer"], ["head", "query"]])
