@@ -71,3 +71,16 @@ def test_dim_not_divisible_by_heads():
 
 def test_no_qkv_bias():
     assert MultiHeadSelfAttention(8, 2, qkv_bias=False).qkv.bias is None
+
+
+def test_one_heads_check_for_every_model():
+    from vitlib.attention import check_heads
+    from vitlib.baselines import HybridConfig
+
+    check_heads(768, 12)
+    with pytest.raises(ValueError, match=r"use heads in \[6, 8, 12\]"):
+        check_heads(768, 10)
+    with pytest.raises(ValueError, match="not divisible by heads 0"):
+        check_heads(64, 0)
+    with pytest.raises(ValueError, match=r"dim 100 is not divisible by heads 3; use heads in \[1, 2, 4\]"):
+        HybridConfig(dim=100, heads=3)

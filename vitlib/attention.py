@@ -18,7 +18,16 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-__all__ = ["scaled_dot_product_attention", "fast_attention", "MultiHeadSelfAttention"]
+__all__ = ["scaled_dot_product_attention", "fast_attention", "MultiHeadSelfAttention", "check_heads"]
+
+
+def check_heads(dim: int, heads: int) -> None:
+    """Raise a ValueError naming the fix unless `heads` divides `dim` (each head gets D / heads channels)."""
+    if heads < 1 or dim % heads:
+        divisors = [h for h in range(1, dim + 1) if dim % h == 0]
+        near = sorted(sorted(divisors, key=lambda h: abs(h - heads))[:3])
+        raise ValueError(f"dim {dim} is not divisible by heads {heads}; "
+                         f"use heads in {near} or a dim that is a multiple of {heads}")
 
 
 def scaled_dot_product_attention(
@@ -57,8 +66,7 @@ class MultiHeadSelfAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int, qkv_bias: bool = True, attention_dropout: float = 0.0):
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim {dim} is not divisible by heads {heads}; choose heads that divide {dim}")
+        check_heads(dim, heads)
         self.heads, self.attention_dropout = heads, attention_dropout
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)

@@ -19,6 +19,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from .attention import check_heads
 from .embeddings import POS_EMBED_KINDS, ClassToken, PositionEmbedding
 from .encoder import Encoder
 
@@ -172,8 +173,7 @@ class HybridConfig:
                 f"image size {self.image_size} is not divisible by the stem's reduction {reduction} "
                 f"({len(self.stem_widths)} stages); use an image size that is a multiple of {reduction}, or fewer stages"
             )
-        if self.dim % self.heads:
-            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}; choose heads that divide {self.dim}")
+        check_heads(self.dim, self.heads)
         if self.pos_embed not in POS_EMBED_KINDS:
             raise ValueError(f"unknown pos_embed {self.pos_embed!r}; use one of {POS_EMBED_KINDS}")
 

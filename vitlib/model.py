@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from .attention import check_heads
 from .embeddings import POS_EMBED_KINDS, ClassToken, PositionEmbedding
 from .encoder import Encoder
 from .patches import PatchEmbed, check_patch_size
@@ -73,13 +74,7 @@ class ViTConfig:
 
     def __post_init__(self):
         check_patch_size(self.image_size, self.patch_size)
-        if self.dim % self.heads:
-            divisors = [h for h in range(1, self.dim + 1) if self.dim % h == 0]
-            near = sorted(sorted(divisors, key=lambda h: abs(h - self.heads))[:3])
-            raise ValueError(
-                f"dim {self.dim} is not divisible by heads {self.heads}; "
-                f"use heads in {near} or a dim that is a multiple of {self.heads}"
-            )
+        check_heads(self.dim, self.heads)
         choices = {"pool": ("cls", "mean"), "pos_embed": POS_EMBED_KINDS, "head": ("linear", "mlp"),
                    "gelu": ("exact", "tanh")}
         for name, allowed in choices.items():
