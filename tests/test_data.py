@@ -373,3 +373,48 @@ def test_load_image_folder_bad_input(tmp_path):
     (tmp_path / "empty_class").mkdir()
     with pytest.raises(ValueError, match="no .*images"):
         load_image_folder(tmp_path)
+
+
+# ----------------------------------------------------------------------------- flowers download
+
+
+def _flowers_archive() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in ("daisy", "roses"):
+            image = io.BytesIO()
+            Image.new("RGB", (20, 12), (200, 30, 30)).save(image, format="JPEG")
+            info = tarfile.TarInfo(f"flower_photos/{name}/a.jpg")
+            info.size = len(image.getvalue())
+            tar.addfile(info, io.BytesIO(image.getvalue()))
+    return buffer.getvalue()
+
+
+def test_download_flowers_records_checksum_extracts_and_loads(tmp_path, monkeypatch):
+    raw = _flowers_archive()
+    fetched = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: fetched.append(url) or _FakeResponse(raw))
+    with pytest.warns(UserWarning, match="no checksum known"):
+        folder = data.download_flowers(tmp_path)
+    assert folder == tmp_path / "flower_photos" and fetched == [data.FLOWERS_URL]
+    x, y, names = load_image_folder(folder, image_size=8)
+    assert names == ["daisy", "roses"] and x.shape == (2, 3, 8, 8)
+    assert data.download_flowers(tmp_path) == folder and len(fetched) == 1  # the second call downloads nothing
+    (tmp_path / "flower_photos.tgz").write_bytes(raw[:-20])  # damaged afterwards
+    with pytest.raises(data.CorruptArchiveError, match="sha256"):
+        data.download_flowers(tmp_path)
+
+
+def test_download_flowers_refuses_paths_outside_root(tmp_path, monkeypatch):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../evil.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    raw = buffer.getvalue()
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: _FakeResponse(raw))
+    with pytest.raises(data.CorruptArchiveError):
+        data.download_flowers(tmp_path / "root", sha256=hashlib.sha256(raw).hexdigest())
+    assert not (tmp_path / "evil.txt").exists()

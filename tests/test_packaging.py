@@ -1,5 +1,6 @@
 """The two dependency lists agree, and every installed package is pinned."""
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -61,3 +62,21 @@ def test_constraints_pin_every_dependency_within_its_bound():
         got = tuple(int(x) for x in re.match(r"[\d.]+", pins[name]).group(0).rstrip(".").split("."))
         assert got >= low, f"{name}=={pins[name]} is below the lower bound {bound}"
     assert pins["torch"] == "2.13.0"  # the CPU wheel; an open range would pull CUDA packages
+
+
+def test_the_wheel_carries_the_bundled_checkpoint(tmp_path):
+    """In Colab vitlib is pip-installed, not a checkout: data/ must travel in the wheel as vitlib/bundled/."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(tmp_path), str(ROOT)], check=True, cwd=tmp_path)
+    (wheel,) = tmp_path.glob("vitlib-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    bundled = {Path(n).name for n in names if n.startswith("vitlib/bundled/")}
+    manifests = sorted(p.name for p in (ROOT / "data").glob("*.json"))
+    assert manifests, "no bundled manifest in data/"
+    for manifest in manifests:
+        checkpoint = json.loads((ROOT / "data" / manifest).read_text())["file"]
+        assert {manifest, checkpoint} <= bundled, f"the wheel lacks data/{manifest} or data/{checkpoint}"

@@ -5,6 +5,7 @@
     sample_photo(s)     the two photos bundled with scikit-learn (a flower and a temple)
     load_cifar10        CIFAR-10 from its python-pickle archive (checksum-verified download)
     load_image_folder   root/class_name/*.png|jpg -> tensors + class names
+    download_flowers    the 5-class flowers photos (needs a network), for load_image_folder
 
 Images are always float32 tensors of shape (B, C, H, W) (or (C, H, W) for one image)
 with values in [0, 1]; labels are int64 tensors of shape (B,).
@@ -22,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 import zlib
 from pathlib import Path
 
@@ -47,8 +49,12 @@ __all__ = [
     "CIFAR10_CLASSES",
     "CorruptArchiveError",
     "DownloadError",
+    "file_digest",
+    "download_file",
     "download_cifar10",
     "load_cifar10",
+    "FLOWERS_URL",
+    "download_flowers",
     "load_image_folder",
 ]
 
@@ -366,27 +372,32 @@ class DownloadError(OSError):
     """A download failed (no network, server error)."""
 
 
-def _md5(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5()
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """The hex digest of a file: algorithm "sha256" (weights) or "md5" (what CIFAR-10 publishes)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
 
 
-def download_cifar10(root: str | os.PathLike = "data", url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:
-    """Download the CIFAR-10 python archive into `root` (if not there yet) and verify its md5.
+def download_file(url: str, path: str | os.PathLike, checksum: str | None, algorithm: str = "sha256",
+                  hint: str = "then call again") -> Path:
+    """Download `url` to `path` (unless it is there already) and verify its checksum; -> path.
 
-    -> the path of cifar-10-python.tar.gz. The file is written to a temporary name and renamed only
-    once complete and verified, so an interrupted download never leaves a half file behind.
-    Raises DownloadError when offline, ValueError on a checksum mismatch.
+    The file is written to a temporary name beside `path` and renamed only once complete and
+    verified, so an interrupted or tampered download never leaves a file behind.
+    checksum: the expected hex digest (`algorithm`: "sha256" or "md5"). None, for files whose checksum
+    is not published, records the digest of what arrived in `path`.sha256 (or .md5) with a warning,
+    so that later loads can at least detect a changed or damaged file ("trust on first use").
+    Raises DownloadError when offline (the message says where to put a copy made elsewhere),
+    ValueError on a checksum mismatch.
     """
-    root = Path(root)
-    path = root / Path(url).name
+    path = Path(path)
     if path.exists():
         return path
-    root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=path.name, suffix=".part")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
             try:
@@ -396,19 +407,33 @@ def download_cifar10(root: str | os.PathLike = "data", url: str = CIFAR10_URL, m
             except (urllib.error.URLError, OSError) as error:
                 raise DownloadError(
                     f"could not download {url} ({getattr(error, 'reason', error)}). Are you offline? "
-                    f"Download it on a machine with internet access and put it at {path.resolve()}, "
-                    "then call again with download=False"
+                    f"Download it on a machine with internet access and put it at {path.resolve()}, {hint}"
                 ) from error
-        if md5 is not None and (actual := _md5(Path(tmp))) != md5:
+        actual = file_digest(tmp, algorithm)
+        if checksum is not None and actual != checksum:
             raise ValueError(
-                f"checksum mismatch for the download of {url}: md5 {actual}, expected {md5}. The file may have "
-                "been damaged in transfer or changed on the server; the partial file was removed, try again"
+                f"checksum mismatch for the download of {url}: {algorithm} {actual}, expected {checksum}. The file "
+                "may have been damaged in transfer or changed on the server; the partial file was removed, try again"
             )
+        if checksum is None:  # nothing published to check against: pin what we got, check it from now on
+            Path(f"{path}.{algorithm}").write_text(f"{actual}  {path.name}\n")
+            warnings.warn(f"{url} has no checksum known to vitlib; its {algorithm} {actual} is recorded in "
+                          f"{path}.{algorithm} and later loads are checked against it", stacklevel=2)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def download_cifar10(root: str | os.PathLike = "data", url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:
+    """Download the CIFAR-10 python archive into `root` (if not there yet) and verify its md5.
+
+    -> the path of cifar-10-python.tar.gz (see `download_file`: atomic, verified).
+    Raises DownloadError when offline, ValueError on a checksum mismatch.
+    """
+    return download_file(url, Path(root) / Path(url).name, md5, "md5", hint="then call again with download=False")
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -496,7 +521,7 @@ def load_cifar10(
                 f"or download {url} yourself and put it there"
             )
         path = download_cifar10(root, url, md5)
-    if md5 is not None and (actual := _md5(path)) != md5:
+    if md5 is not None and (actual := file_digest(path, "md5")) != md5:
         raise CorruptArchiveError(
             f"{path} has md5 {actual}, expected {md5}: it is corrupt or truncated; "
             f"delete it and download it again (load_cifar10({str(root)!r}, download=True))"
@@ -522,6 +547,34 @@ def _cifar_tensors(batches, image_size, train_size, seed):
 # ----------------------------------------------------------------------------- image folder
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+
+
+def download_flowers(root: str | os.PathLike = "data", url: str = FLOWERS_URL, sha256: str | None = None) -> Path:
+    """The 5-class flowers photos (daisy, dandelion, roses, sunflowers, tulips; 3,670 JPEGs, the set the
+    reproduction study fine-tuned on), downloaded once into `root` and extracted -> root/flower_photos,
+    ready for `load_image_folder`. Needs a network (Colab).
+
+    TensorFlow publishes no checksum for this archive: pass `sha256` if you have one; otherwise the
+    first download records its sha256 (root/flower_photos.tgz.sha256, see `download_file`) and later
+    calls check the archive against it. Extraction refuses links and paths outside `root`.
+    """
+    root = Path(root)
+    archive = download_file(url, root / Path(url).name, sha256, "sha256", hint="then call download_flowers again")
+    record = Path(f"{archive}.sha256")
+    expected = sha256 or (record.read_text().split()[0] if record.is_file() else None)
+    if expected is not None and (actual := file_digest(archive, "sha256")) != expected:
+        raise CorruptArchiveError(f"{archive} has sha256 {actual}, expected {expected}: delete it and download again")
+    folder = root / "flower_photos"
+    if not folder.is_dir():
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(root, filter="data")  # the "data" filter rejects links, devices, absolute paths
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+            raise CorruptArchiveError(f"{archive} is corrupt or truncated ({error}); delete it and download again") from error
+    return folder
 
 
 def load_image_folder(

@@ -1,0 +1,181 @@
+"""python -m vitlib.pretrain, the bundled checkpoint (checkpoints.pretrained) and public weights downloads."""
+
+import hashlib
+import io
+import json
+import shutil
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+
+from vitlib import checkpoints, pretrain
+from vitlib.data import DownloadError
+from vitlib.model import ViT
+
+from test_checkpoints import google_forward, random_google_npz
+
+TINY = ["--classes", "4", "--images-per-class", "6", "--heldout-per-class", "2", "--epochs", "2",
+        "--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--batch-size", "8", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrain")
+    torch.set_num_threads(1)
+    manifest = pretrain.main(TINY + ["--out", str(out), "--name", "tiny"])
+    return out, manifest
+
+
+def test_pretrain_writes_checkpoint_and_manifest(tiny_run):
+    out, manifest = tiny_run
+    on_disk = json.loads((out / "tiny.json").read_text())
+    assert on_disk == manifest
+    path = out / "tiny.pt"
+    assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert manifest["bytes"] == path.stat().st_size
+    assert manifest["command"].startswith("python -m vitlib.pretrain ") and "--classes 4" in manifest["command"]
+    assert manifest["recipe"]["classes"] == 4 and manifest["recipe"]["seed"] == 0
+    assert manifest["config"]["num_classes"] == 4 and manifest["config"]["head"] == "mlp"
+    assert 0.0 <= manifest["heldout_accuracy"] <= 1.0 and len(manifest["heldout_accuracy_per_epoch"]) == 2
+    assert manifest["train_seconds"] >= 0 and manifest["data_seconds"] >= 0 and "cpu" in manifest["machine"] and "torch" in manifest["machine"]
+    assert (out / "tiny-run" / "best.pt").is_file()  # per-epoch checkpoints: an interrupted run keeps them
+
+
+def test_pretrain_stores_fp16_and_loads_as_fp32(tiny_run):
+    out, _ = tiny_run
+    raw = checkpoints.read_secure(out / "tiny.pt")
+    assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
+    model, meta = checkpoints.load(out / "tiny.pt", return_meta=True)
+    assert next(model.parameters()).dtype == torch.float32 and meta["recipe"]["classes"] == 4
+
+
+def test_pretrain_is_reproducible(tiny_run, tmp_path):
+    _, first = tiny_run
+    torch.set_num_threads(1)
+    second = pretrain.main(TINY + ["--out", str(tmp_path), "--name", "tiny"])
+    assert second["sha256"] == first["sha256"]
+
+
+def test_make_data_splits_instances_not_classes():
+    recipe = {**pretrain.RECIPE, "classes": 3, "images_per_class": 4, "heldout_per_class": 2}
+    (x, y), (xh, yh) = pretrain.make_data(recipe)
+    assert x.shape == (12, 1, 32, 32) and xh.shape == (6, 1, 32, 32)
+    assert torch.bincount(y).tolist() == [4, 4, 4] and torch.bincount(yh).tolist() == [2, 2, 2]
+    assert not any(torch.equal(a, b) for a in x for b in xh)  # held-out images are other instances
+
+
+# ----------------------------------------------------------------------------- the bundled checkpoint
+
+
+def test_bundled_checkpoint_matches_its_manifest():
+    names = checkpoints.available_pretrained()
+    assert "fractal-vit" in names
+    model, info = checkpoints.pretrained("fractal-vit", return_meta=True)
+    assert isinstance(model, ViT) and not model.training
+    assert model.cfg.to_dict() == info["config"]
+    for key in ("sha256", "command", "heldout_accuracy", "train_seconds", "machine", "recipe"):
+        assert key in info
+    assert info["command"].startswith("python -m vitlib.pretrain")
+    logits = model(torch.rand(2, 1, model.cfg.image_size, model.cfg.image_size))
+    assert logits.shape == (2, info["config"]["num_classes"]) and torch.isfinite(logits).all()
+
+
+@pytest.fixture
+def bundled_copy(tmp_path, monkeypatch, tiny_run):
+    out, _ = tiny_run
+    for f in ("tiny.pt", "tiny.json"):
+        shutil.copy(out / f, tmp_path / f)
+    monkeypatch.setattr(checkpoints, "_bundled", lambda: tmp_path)
+    return tmp_path
+
+
+def test_pretrained_verifies_the_sha256(bundled_copy):
+    assert checkpoints.available_pretrained() == ["tiny"]
+    checkpoints.pretrained("tiny")
+    path = bundled_copy / "tiny.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256.*corrupt"):
+        checkpoints.pretrained("tiny")
+
+
+def test_pretrained_refuses_a_git_lfs_pointer(bundled_copy):
+    (bundled_copy / "tiny.pt").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 1\n")
+    with pytest.raises(ValueError, match="git checkout data/"):
+        checkpoints.pretrained("tiny")
+
+
+def test_pretrained_errors_name_the_fix(bundled_copy):
+    with pytest.raises(ValueError, match=r"no bundled checkpoint named 'nope'; available: \['tiny'\]"):
+        checkpoints.pretrained("nope")
+    (bundled_copy / "tiny.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="missing"):
+        checkpoints.pretrained("tiny")
+
+
+# ----------------------------------------------------------------------------- public weights
+
+
+class _Response(io.BytesIO):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.fixture
+def served_npz(monkeypatch):
+    """A random vit_jax .npz served in place of the network; -> (arrays, raw bytes, list of fetched URLs)."""
+    arrays = random_google_npz(np.random.default_rng(0), pre_logits=12)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    raw = buffer.getvalue()
+    fetched = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: fetched.append(url) or _Response(raw))
+    return arrays, raw, fetched
+
+
+def test_download_weights_with_a_known_sha256(tmp_path, served_npz):
+    arrays, raw, fetched = served_npz
+    digest = hashlib.sha256(raw).hexdigest()
+    model = checkpoints.download_weights("ViT-B_16-i21k", root=tmp_path, sha256=digest)
+    images = np.random.default_rng(1).normal(size=(2, 3, 12, 12)).astype(np.float32)
+    with torch.no_grad():
+        ours = model.eval()(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(ours, google_forward(arrays, images), atol=1e-4)  # identical logits
+    checkpoints.download_weights("ViT-B_16-i21k", root=tmp_path, sha256=digest)
+    assert fetched == [checkpoints.PUBLIC_WEIGHTS["ViT-B_16-i21k"]["url"]]  # the second call used the file
+
+
+def test_download_weights_refuses_a_wrong_sha256(tmp_path, served_npz):
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        checkpoints.download_weights("ViT-B_16-i21k", root=tmp_path, sha256="0" * 64)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written or unverified stays
+
+
+def test_download_weights_records_and_then_checks_an_unpublished_sha256(tmp_path, served_npz):
+    _, raw, _ = served_npz
+    with pytest.warns(UserWarning, match="no checksum known"):
+        checkpoints.download_weights("ViT-B_16-i21k", root=tmp_path)
+    record = tmp_path / "ViT-B_16.npz.sha256"
+    assert record.read_text().split()[0] == hashlib.sha256(raw).hexdigest()
+    (tmp_path / "ViT-B_16.npz").write_bytes(raw[:-10])  # damaged later
+    with pytest.raises(ValueError, match="corrupt or changed"):
+        checkpoints.download_weights("ViT-B_16-i21k", root=tmp_path)
+
+
+def test_download_weights_offline(tmp_path, monkeypatch):
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DownloadError, match="offline") as info:
+        checkpoints.download_weights("ViT-B_16-i21k", root=tmp_path)
+    assert "ViT-B_16.npz" in str(info.value) and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="unknown public weights"):
+        checkpoints.download_weights("ViT-Z/99", root=tmp_path)

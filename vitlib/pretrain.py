@@ -1,0 +1,170 @@
+"""Pretrain a small ViT on formula-generated images, reproducibly: the bundled checkpoint.
+
+The paper pretrains on ImageNet-21k or JFT-300M, then fine-tunes. Offline we have neither, so
+we follow Kataoka et al. (2020) and Nakashima et al. (2022), who pretrain ViTs without natural
+images: every class is one iterated function system (FractalDB-style, `vitlib.data.FractalDataset`),
+and the task is to tell the systems apart. What the model learns there (strokes, shapes, 2D
+position) transfers to real images; notebook 07 measures how much, on the digits.
+
+    python -m vitlib.pretrain                       # the bundled recipe -> data/fractal-vit.pt + .json
+    python -m vitlib.pretrain --epochs 2 --out /tmp/x --classes 10   # a quick try
+
+Everything that defines the run (data recipe, model config, training settings, seed) is an argument
+with the bundled recipe as default, and all of it is written to the manifest next to the checkpoint,
+together with the exact command, the held-out accuracy, the time taken, the machine and the
+checkpoint's sha256. `vitlib.checkpoints.pretrained(name)` loads it and verifies that sha256.
+The same command on the same machine with the same thread count gives the same weights; another
+CPU or thread count gives a (slightly) different floating-point path and so a different sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+
+from .checkpoints import save
+from .data import file_digest
+from .data import FractalDataset
+from .model import ViT, ViTConfig
+from .train import fit
+
+__all__ = ["RECIPE", "model_config", "make_data", "pretrain", "main"]
+
+# The bundled recipe: every default of the command line.
+RECIPE = dict(
+    name="fractal-vit",
+    classes=1000,  # FractalDB-1k's class count
+    images_per_class=80,  # training instances per class
+    heldout_per_class=10,  # further instances per class, never trained on: the held-out accuracy
+    image_size=32,
+    patch_size=4,  # 8 x 8 = 64 patches
+    dim=96,
+    depth=4,
+    heads=4,
+    mlp_dim=384,
+    epochs=25,
+    lr=2e-3,
+    batch_size=256,
+    weight_decay=0.05,
+    warmup_epochs=2,
+    label_smoothing=0.1,
+    shift=2,
+    seed=0,
+)
+
+
+def model_config(recipe: dict) -> ViTConfig:
+    """The ViT being pretrained: grey images, the paper's pretraining head (an MLP with tanh)."""
+    return ViTConfig(image_size=recipe["image_size"], patch_size=recipe["patch_size"], in_channels=1,
+                     num_classes=recipe["classes"], dim=recipe["dim"], depth=recipe["depth"],
+                     heads=recipe["heads"], mlp_dim=recipe["mlp_dim"], head="mlp")
+
+
+def _render(args: tuple[FractalDataset, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    dataset, start, stop = args
+    items = [dataset[i] for i in range(start, stop)]
+    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.int64)
+
+
+def make_data(recipe: dict, workers: int = 1) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Render the training and held-out images: -> (x_train (B, 1, S, S), y_train), (x_held, y_held).
+
+    Item i of a FractalDataset is class i % C, instance i // C, so its first C * images_per_class
+    items are the training set and the next C * heldout_per_class the held-out set: other
+    instances (other orbits and coefficient jitter) of the same systems.
+    """
+    c, n, m = recipe["classes"], recipe["images_per_class"], recipe["heldout_per_class"]
+    dataset = FractalDataset(num_classes=c, images_per_class=n + m, image_size=recipe["image_size"],
+                             seed=recipe["seed"])
+    total, chunk = c * (n + m), 2000
+    jobs = [(dataset, start, min(start + chunk, total)) for start in range(0, total, chunk)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_render, jobs))
+    else:
+        parts = [_render(job) for job in jobs]
+    x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    return (x[: c * n], y[: c * n]), (x[c * n :], y[c * n :])
+
+
+def _machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "system": platform.system()}
+
+
+def pretrain(recipe: dict, out: str | os.PathLike = "data", workers: int = 1, progress: bool = True,
+             command: str | None = None) -> dict:
+    """Run `recipe` (RECIPE with any changes), write out/<name>.pt (fp16 weights) and out/<name>.json
+    (the manifest); -> the manifest. Per-epoch checkpoints go to out/<name>-run/ (best.pt, last.pt)
+    so an interrupted run keeps what it had."""
+    out = Path(out)
+    start = time.perf_counter()
+    train, held = make_data(recipe, workers)
+    data_seconds = time.perf_counter() - start
+    torch.manual_seed(recipe["seed"])
+    model = ViT(model_config(recipe))
+    history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
+                  weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
+                  label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], seed=recipe["seed"],
+                  checkpoint_dir=out / f"{recipe['name']}-run", progress=progress)
+    if history.interrupted:
+        raise KeyboardInterrupt(f"pretraining interrupted; the weights so far are in {out / (recipe['name'] + '-run')}")
+    path = out / f"{recipe['name']}.pt"
+    meta = {"recipe": recipe, "heldout_accuracy": history.test_acc[-1]}
+    save(model.half(), path, **meta)  # fp16 halves the file; load() casts back to fp32
+    manifest = {
+        "name": recipe["name"],
+        "file": path.name,
+        "sha256": file_digest(path, "sha256"),
+        "bytes": path.stat().st_size,
+        "config": model.cfg.to_dict(),
+        "recipe": recipe,
+        "command": command or "(called from Python: vitlib.pretrain.pretrain)",
+        "heldout_accuracy": round(history.test_acc[-1], 4),
+        "train_accuracy_last_epoch": round(history.train_acc[-1], 4),
+        "heldout_accuracy_per_epoch": [round(a, 4) for a in history.test_acc],
+        "data_seconds": round(data_seconds, 1),
+        "train_seconds": round(history.total_seconds, 1),
+        "machine": _machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    manifest_path = out / f"{recipe['name']}.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m vitlib.pretrain", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for key, value in RECIPE.items():
+        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
+    parser.add_argument("--out", default="data", help="folder for <name>.pt and <name>.json")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--workers", type=int, default=2, help="processes that render the images")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = vars(parser.parse_args(argv))
+    out, threads, workers = args.pop("out"), args.pop("threads"), args.pop("workers")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    manifest = pretrain(args, out, workers, command=" ".join(["python -m vitlib.pretrain", *map(shlex.quote, argv)]))
+    print(json.dumps({k: manifest[k] for k in ("file", "sha256", "heldout_accuracy", "train_seconds")}, indent=2))
+    return manifest
+
+
+if __name__ == "__main__":
+    main()
