@@ -797,3 +797,147 @@ def check_head_distance(fn) -> bool:
     raise ExerciseError(f"head_distance: got {got:.4f} px, expected {expected:.4f} px. Steps: drop row and column 0, "
                         "renormalise the rows, weight the distances between patch centres (in pixels) by the "
                         "weights, sum over the keys, average over the queries")
+
+
+# --- notebook 07 (fine-tuning) ---
+
+__all__ += ["check_resize_pos_embed"]
+
+
+def _grid_resize(patches: torch.Tensor, g: int, new: int, **interpolate) -> torch.Tensor:
+    """(1, G*G, D) patch rows -> (1, new*new, D): the right layout, any interpolation."""
+    grid = rearrange(patches, "1 (h w) d -> 1 d h w", h=g)
+    return rearrange(F.interpolate(grid, size=(new, new), **interpolate), "1 d h w -> 1 (h w) d")
+
+
+def _resize_mistakes(pos: torch.Tensor, new: int) -> list:
+    """[(wrong answer (1, 1+new*new, D), what is wrong)] for `pos` (1, 1+G*G, D), the usual slips."""
+    from .embeddings import resize_pos_embed
+
+    cls, patches = pos[:, :1], pos[:, 1:]
+    t, d = patches.shape[1], patches.shape[2]
+    g = int(round(t**0.5))
+    bilinear = dict(mode="bilinear", align_corners=True)
+    right = resize_pos_embed(pos, new)[:, 1:]  # (1, new*new, D)
+
+    def with_cls(rows):
+        return torch.cat([cls, rows], dim=1)
+
+    def reshaped_in(rows):  # (1, G*G, D) reshaped straight to (1, D, G, G)
+        return rows.reshape(1, d, g, g)
+
+    def reshaped_out(grid):  # (1, D, new, new) reshaped straight to (1, new*new, D)
+        return grid.reshape(1, new * new, d)
+
+    no_permute = ("reshape moves numbers, it does not move axes: going between (G*G, D) and (D, G, G) needs "
+                  "the D axis moved, e.g. rearrange(patches, '1 (h w) d -> 1 d h w', h=G) and back with "
+                  "'1 d h w -> 1 (h w) d' (or .permute(0, 2, 1) before .reshape)")
+    whole = rearrange(pos, "1 t d -> 1 d t")
+    return [
+        (with_cls(_grid_resize(patches, g, new, mode="bilinear", align_corners=False)),
+         "align_corners=False: the corners of the old grid must land exactly on the corners of the new one, as in "
+         "the paper's code (scipy.ndimage.zoom, order=1): F.interpolate(..., mode='bilinear', align_corners=True). "
+         "(timm and Hugging Face use bicubic with align_corners=False; this exercise asks for the paper's)"),
+        (with_cls(_grid_resize(patches, g, new, mode="nearest")),
+         "that is nearest-neighbour interpolation: neighbouring new patches copy the same old embedding instead "
+         "of blending them; use mode='bilinear', align_corners=True"),
+        (with_cls(_grid_resize(patches, g, new, mode="bicubic", align_corners=True)),
+         "that is bicubic interpolation; this exercise asks for bilinear (mode='bilinear', align_corners=True), "
+         "what the paper's code does"),
+        (with_cls(_grid_resize(patches, g, new, mode="bicubic", align_corners=False)),
+         "that is bicubic interpolation with align_corners=False (what timm and Hugging Face do); this exercise "
+         "asks for the paper's: mode='bilinear', align_corners=True"),
+        (with_cls(rearrange(right, "1 (h w) d -> 1 (w h) d", h=new)),
+         "the rows and columns of the grid are swapped (the result is transposed): patch n sits at row n // G, "
+         "column n % G, so read and write the grid row by row, '(h w)' on both sides"),
+        (with_cls(reshaped_out(F.interpolate(reshaped_in(patches), size=(new, new), **bilinear))),
+         "you reshaped (1, G*G, D) straight to (1, D, G, G) and back; " + no_permute),
+        (with_cls(reshaped_out(F.interpolate(rearrange(patches, "1 (h w) d -> 1 d h w", h=g), size=(new, new),
+                                             **bilinear))),
+         "the grid is right, but flattening back reshaped (1, D, G', G') straight to (1, G'*G', D); " + no_permute),
+        (with_cls(rearrange(F.interpolate(reshaped_in(patches), size=(new, new), **bilinear), "1 d h w -> 1 (h w) d")),
+         "you reshaped (1, G*G, D) straight to (1, D, G, G); " + no_permute),
+        (torch.cat([right, cls], dim=1),
+         "the [class] token's row is at the end; keep it first: torch.cat([pos_embed[:, :1], patches], dim=1)"),
+        (with_cls(_grid_resize(pos[:, :t], g, new, **bilinear)),
+         "the grid was built from the wrong rows (pos_embed[:, :G*G] holds the [class] token and drops the last "
+         "patch); the patches are pos_embed[:, 1:]"),
+        (rearrange(F.interpolate(whole, size=1 + new * new, mode="linear", align_corners=True), "1 d t -> 1 t d"),
+         "the whole sequence, [class] token included, was interpolated as one 1D signal: set the [class] token's "
+         "row aside, lay the patch rows out as a G x G grid and interpolate in 2D"),
+        (rearrange(F.interpolate(whole, size=1 + new * new, mode="linear", align_corners=False), "1 d t -> 1 t d"),
+         "the whole sequence, [class] token included, was interpolated as one 1D signal: set the [class] token's "
+         "row aside, lay the patch rows out as a G x G grid and interpolate in 2D"),
+    ]
+
+
+def check_resize_pos_embed(fn) -> bool:
+    """Exercise (07): fn(pos_embed (1, 1+G*G, D), new_grid) -> (1, 1+new_grid**2, D), as resize_pos_embed.
+
+    The [class] token's row is kept as it is; the G*G patch rows become a (D, G, G) image, are resized
+    by bilinear interpolation with align_corners=True and flattened back row by row.
+    """
+    from .embeddings import resize_pos_embed
+
+    name = getattr(fn, "__name__", "your function")
+
+    def call(pos, new):  # a tuple, so that a forgotten `return` is not taken for an untouched exercise
+        return (fn(pos.clone(), new),)
+
+    call.__name__ = name
+    gen = torch.Generator().manual_seed(0)
+    cases = [(torch.randn(1, 1 + 3 * 3, 4, generator=gen), 5), (torch.randn(1, 1 + 4 * 4, 3, generator=gen), 2)]
+    for i, (pos, new) in enumerate(cases):
+        d, t = pos.shape[2], pos.shape[1] - 1
+        g = int(round(t**0.5))
+        answer = attempt(call, pos, new)
+        if answer is None:
+            return _not_attempted(name)
+        got = answer[0]
+        where = f"{name}(pos_embed of shape {tuple(pos.shape)}, a {g} x {g} grid, new_grid={new})"
+        expected = resize_pos_embed(pos, new)
+        if got is None:
+            raise ExerciseError(f"{where} returned None: did you forget `return`?")
+        if not isinstance(got, torch.Tensor):
+            raise ExerciseError(f"{where} returned a {type(got).__name__}; expected a torch.Tensor")
+        if _same(got, expected):
+            continue
+        if i > 0:
+            raise ExerciseError(f"{where} is wrong, though the first test (3 x 3 -> 5 x 5, D = 4) was right: "
+                                "don't hard-code the grid sizes or D; take G from pos_embed's shape "
+                                "(G = isqrt(T - 1)) and D from its last axis")
+        n2 = new * new
+        shape = tuple(got.shape)
+        shape_hints = {
+            (1, n2, d): "the [class] token's row is missing: set pos_embed[:, :1] aside, resize only the patch rows "
+                        "pos_embed[:, 1:], then put it back in front with torch.cat(..., dim=1)",
+            (1, 1 + t, d): f"that is still the old {g} x {g} grid: resize the patch rows to new_grid x new_grid",
+            (1, t, d): f"that is the old {g} x {g} grid without the [class] token: resize the patch rows to "
+                       "new_grid x new_grid and keep the [class] token's row in front",
+            (1, d, new, new): "that is the resized grid as an image (1, D, G', G'): flatten it back to "
+                              "(1, G'*G', D), rearrange(grid, '1 d h w -> 1 (h w) d'), and put the [class] token "
+                              "in front",
+            (1, new, new, d): "flatten the grid back to one row per patch, (1, G'*G', D), and put the [class] "
+                              "token in front",
+            (1 + n2, d): "keep the leading batch axis of 1: (1, 1 + G'*G', D)",
+            (n2, d): "keep the leading batch axis of 1 and the [class] token's row: (1, 1 + G'*G', D)",
+        }
+        if shape != tuple(expected.shape):
+            hint = shape_hints.get(shape)
+            raise ExerciseError(f"{where} has shape {shape}; expected (1, 1 + new_grid**2, D) = "
+                                f"{tuple(expected.shape)}" + (f": {hint}" if hint else ""))
+        for wrong, message in _resize_mistakes(pos, new):
+            if _same(got, wrong):
+                raise ExerciseError(f"{where}: right shape, but {message}")
+        if _same(got[:, 1:], expected[:, 1:]):
+            raise ExerciseError(f"{where}: the patch rows are right, but the [class] token's row changed: keep "
+                                "pos_embed[:, :1] exactly as it is (it has no place on the grid)")
+        if not _same(got[:, :1], pos[:, :1]):
+            raise ExerciseError(f"{where}: right shape, but the [class] token's row (row 0) is not the input's: "
+                                "keep pos_embed[:, :1] as it is and interpolate only the patch rows")
+        raise ExerciseError(f"{where}: right shape and [class] row, but the patch rows are wrong. Steps: "
+                            "rearrange(pos_embed[:, 1:], '1 (h w) d -> 1 d h w', h=G), F.interpolate(grid, "
+                            "size=(new_grid, new_grid), mode='bilinear', align_corners=True), rearrange back "
+                            "with '1 d h w -> 1 (h w) d'")
+    return _ok(name, "the [class] token kept, the G x G grid of patch embeddings resized bilinearly "
+                     "(align_corners=True, as in the paper's code) and flattened back row by row")

@@ -637,3 +637,133 @@ def plot_attention_rollout(image, rollout, patch_size: int, head_map=None, query
     if title:
         fig.suptitle(title)
     return fig
+
+
+# --- notebook 07 (fine-tuning) ---
+
+__all__ += ["plot_finetune_results"]
+
+_INIT_STYLE = {"pretrained": ("tab:blue", "o", "pretrained"), "scratch": ("tab:orange", "s", "from scratch")}
+
+
+def _budget_label(labels_per_class) -> str:
+    return "all" if labels_per_class is None else str(labels_per_class)
+
+
+def _finetune_inits(results: dict) -> list:
+    """The inits in `results` (keys (init, image_size, labels_per_class)): pretrained, scratch, then any others."""
+    if not results:
+        raise ValueError("results is empty; pass what vitlib.finetune.sweep returns: "
+                         "{(init, image_size, labels_per_class): [test accuracy per seed]}")
+    for key in results:
+        if not (isinstance(key, tuple) and len(key) == 3):
+            raise ValueError(f"results key {key!r} is not (init, image_size, labels_per_class); "
+                             "pass what vitlib.finetune.sweep returns")
+    found = list(dict.fromkeys(init for init, _, _ in results))
+    return [i for i in _INIT_STYLE if i in found] + [i for i in found if i not in _INIT_STYLE]
+
+
+def _finetune_cell(results: dict, image_size: int, labels_per_class) -> dict:
+    """{init: (mean %, std %, accuracies % (S,))} of one (image size, budget) cell, for every init in results.
+
+    Raises ValueError naming the inits that have no result there and what was run instead.
+    """
+    inits = _finetune_inits(results)
+    sizes = sorted({s for _, s, _ in results})
+    if image_size not in sizes:
+        raise ValueError(f"no results at {image_size} px; the results have image sizes "
+                         f"{', '.join(f'{s} px' for s in sizes)}: pick one of those, or add {image_size} to "
+                         "the sweep's image_sizes")
+    cell, missing = {}, []
+    for init in inits:
+        acc = np.asarray(results.get((init, image_size, labels_per_class), []), dtype=float).ravel()
+        if acc.size == 0:
+            missing.append(init)
+        else:
+            cell[init] = (100 * acc.mean(), 100 * acc.std(), 100 * acc)
+    if missing:
+        what = "all labels" if labels_per_class is None else f"{labels_per_class} labels per class"
+        done = []
+        for init in missing:
+            budgets = sorted((b for i, s, b in results if i == init and s == image_size), key=_budget_order)
+            done.append(f"{_INIT_STYLE.get(init, (0, 0, init))[2]} at {image_size} px has "
+                        + (", ".join(map(_budget_label, budgets)) if budgets else "no runs"))
+        raise ValueError(f"no results for {' and '.join(_INIT_STYLE.get(i, (0, 0, i))[2] for i in missing)} with "
+                         f"{what} at {image_size} px ({'; '.join(done)}); pick another cell, or add "
+                         f"labels_per_class={labels_per_class} and image_size={image_size} to the sweep")
+    return cell
+
+
+def _budget_order(labels_per_class):
+    """Sort key: label budgets in increasing order, None ("all") last."""
+    return (labels_per_class is None, labels_per_class or 0)
+
+
+def plot_finetune_results(results: dict, image_size: int, labels_per_class, title: str | None = None) -> Figure:
+    """Pretrained vs from scratch on a label budget (notebook 07).
+
+    results: {(init, image_size, labels_per_class): [final test accuracy per seed, in [0, 1]]}, what
+             `vitlib.finetune.sweep` returns; labels_per_class None means all labels.
+    Left: test accuracy (%) against labels per class at `image_size` (log axis, "all" drawn at twice the
+    largest budget), one line per init, mean ± std over seeds (no error bar for one seed), the chosen
+    budget marked by a dashed line. Right: the chosen cell, one bar per init (mean, std, one dot per seed).
+    Raises ValueError if the chosen cell is missing for an init.
+    """
+    cell = _finetune_cell(results, image_size, labels_per_class)
+    inits = _finetune_inits(results)
+    budgets = sorted({b for _, s, b in results if s == image_size}, key=_budget_order)
+    numbers = [b for b in budgets if b is not None]
+    all_at = 2.0 * max(numbers) if numbers else 1.0
+
+    def x_of(b):
+        return all_at if b is None else float(b)
+
+    fig = Figure(figsize=(9, 3.6))  # manual layout: a widget redraws this on every move
+    fig.subplots_adjust(left=0.075, right=0.98, bottom=0.15, top=0.8 if title else 0.88, wspace=0.3)
+    ax, ax_bar = fig.subplots(1, 2, width_ratios=[1.75, 1])
+    low = 100.0
+    for k, init in enumerate(inits):
+        color, marker, name = _INIT_STYLE.get(init, (f"C{k + 2}", "o", init))
+        points = []
+        for b in budgets:
+            acc = np.asarray(results.get((init, image_size, b), []), dtype=float).ravel()
+            if acc.size:
+                points.append((x_of(b), 100 * acc.mean(), 100 * acc.std(), acc.size))
+        if not points:
+            continue
+        x, mean, std, n = (np.array(v) for v in zip(*points))
+        ax.plot(x, mean, marker=marker, color=color, label=name)
+        several = n > 1
+        if several.any():
+            ax.errorbar(x[several], mean[several], yerr=std[several], fmt="none", ecolor=color, capsize=3)
+        low = min(low, float((mean - std).min()))
+    chosen = x_of(labels_per_class)
+    ax.axvline(chosen, color="black", ls="--", lw=1, label=f"chosen: {_budget_label(labels_per_class)}")
+    ax.set_xscale("log")
+    ax.set_xticks([x_of(b) for b in budgets], [_budget_label(b) for b in budgets])
+    ax.minorticks_off()
+    ax.set_xlim(min(x_of(b) for b in budgets) / 1.4, max(x_of(b) for b in budgets) * 1.4)
+    ax.set_ylim(max(0.0, low - 5), 101)
+    ax.set(xlabel="labelled training images per class (log axis)", ylabel="test accuracy (%)")
+    ax.set_title(f"{image_size} px digits: test accuracy against the label budget", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+
+    seeds = max(len(v[2]) for v in cell.values())
+    bottom = max(0.0, min(min(float(v[2].min()) for v in cell.values()), low) - 5)
+    for i, init in enumerate(cell):
+        color, _, name = _INIT_STYLE.get(init, (f"C{inits.index(init) + 2}", "o", init))
+        mean, std, acc = cell[init]
+        ax_bar.bar(i, mean, yerr=std if len(acc) > 1 else None, capsize=4, color=color, alpha=0.7, width=0.6)
+        ax_bar.plot(np.full(len(acc), i), acc, "k.", ms=6)
+        ax_bar.text(i, (bottom + mean) / 2, f"{mean:.1f}%", ha="center", va="center", fontsize=10,
+                    fontweight="bold")
+    ax_bar.set_ylim(bottom, 101)
+    ax_bar.set_xticks(range(len(cell)), [_INIT_STYLE.get(i, (0, 0, i))[2] for i in cell])
+    what = "all labels" if labels_per_class is None else f"{labels_per_class} labels per class"
+    ax_bar.set_ylabel("test accuracy (%)")
+    ax_bar.set_title(f"{what}, " + (f"mean ± std of {seeds} seeds" if seeds > 1 else "1 seed"), fontsize=10)
+    ax_bar.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig

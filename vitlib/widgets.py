@@ -832,3 +832,57 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
         "query": _int_slider("query patch", -1, n - 1, (g // 2) * g + g // 2, "300px"),
     }
     return SliderFigure(controls, draw, rows=[["image", "layer"], ["head", "query"]])
+
+
+# --- notebook 07 (fine-tuning) ---
+
+__all__ += ["finetune_results_widget"]
+
+
+def _mean_std(mean: float, std: float, seeds: int) -> str:
+    """'85.1 ± 1.2%', or '85.1%' for one seed."""
+    return f"{mean:.1f} ± {std:.1f}%" if seeds > 1 else f"{mean:.1f}%"
+
+
+def finetune_results_widget(results: dict) -> SliderFigure:
+    """Notebook 07: pretrained vs from scratch, for each label budget and image size of a sweep.
+
+    results: {(init, image_size, labels_per_class): [final test accuracy per seed]}, what
+    `vitlib.finetune.sweep` returns (labels_per_class None = all labels). Controls: `labels_per_class`
+    (a slider over the budgets run, "all" last) and `image_size`. Drawn with
+    `plots.plot_finetune_results`; the message gives both means (± std over seeds) and the difference.
+    A cell that was not run for an init shows a message instead of the figure.
+    """
+    inits = _plots._finetune_inits(results)  # ValueError for an empty or malformed dict
+    budgets = sorted({b for _, _, b in results}, key=_plots._budget_order)
+    sizes = sorted({s for _, s, _ in results})
+    names = {"pretrained": "pretrained", "scratch": "from scratch"}
+
+    def draw(values):
+        b = None if values["labels_per_class"] == "all" else values["labels_per_class"]
+        size = values["image_size"]
+        fig = _plots.plot_finetune_results(results, size, b)  # ValueError naming a missing cell
+        cell = {init: results[init, size, b] for init in inits}
+        what = "all labels" if b is None else f"{b} label{'s' * (b != 1)} per class"
+        stats = {init: (100 * float(_np.mean(acc)), 100 * float(_np.std(acc)), len(acc)) for init, acc in cell.items()}
+        counts = {n for _, _, n in stats.values()}
+        parts = [f"{names.get(init, init)} {_mean_std(*stats[init])}" + ("" if len(counts) == 1 else
+                 f" ({stats[init][2]} seed{'s' * (stats[init][2] != 1)})") for init in inits]
+        message = f"{what} at {size} px: " + ", ".join(parts)
+        if len(counts) == 1:
+            n = counts.pop()
+            message += f" ({n} seed{'s' * (n != 1)})"
+        if "pretrained" in stats and "scratch" in stats:
+            message += f": {stats['pretrained'][0] - stats['scratch'][0]:+.1f} points"
+        return fig, html.escape(message)
+
+    options = [(str(b), b) for b in budgets if b is not None] + ([("all", "all")] if None in budgets else [])
+    default = 10 if 10 in budgets else options[0][1]
+    controls = {
+        "labels_per_class": _w.SelectionSlider(options=options, value=default, description="labels/class",
+                                               continuous_update=False, layout=_w.Layout(width="360px")),
+        "image_size": _w.SelectionSlider(options=[(f"{s} px", s) for s in sizes], value=sizes[0],
+                                         description="image size", continuous_update=False,
+                                         layout=_w.Layout(width="300px")),
+    }
+    return SliderFigure(controls, draw)
