@@ -44,3 +44,18 @@ def test_no_forbidden_imports_paths_or_errors(nb):
             assert out["output_type"] != "error", f"committed with an error: {out.get('ename')}"
             if out["output_type"] == "stream":
                 assert out["name"] != "stderr", f"stderr in a committed output: {''.join(out['text'])[:200]}"
+
+
+def test_colab_links_agree_and_cover_every_notebook():
+    """The install cells and README's badges name one repository, and every notebook has its badge."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from set_repository import BADGE, repositories
+
+    assert len(repositories()) == 1, f"notebooks and README name different repositories: {repositories()}; " \
+                                     "run `python tools/set_repository.py OWNER/NAME`"
+    readme = (ROOT / "README.md").read_text()
+    badged = set(re.findall(BADGE.pattern + r"([\w.-]+\.ipynb)", readme))
+    targets = {name for _, _, name in badged}
+    assert targets == {nb.name for nb in NOTEBOOKS}, "every notebook needs one README badge, and no badge may dangle"
