@@ -9,8 +9,11 @@ NOTEBOOKS = $(wildcard notebooks/[0-9]*.ipynb)
 .PHONY: lab test setup notebooks bench clean
 
 ## make lab: create .venv if missing, install the pinned versions, open JupyterLab on notebooks/
+# (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 ## make test: create or update .venv, install, run every test (unit tests, then strict nbval in quick mode)
 test: setup

@@ -80,3 +80,15 @@ def test_the_wheel_carries_the_bundled_checkpoint(tmp_path):
     for manifest in manifests:
         checkpoint = json.loads((ROOT / "data" / manifest).read_text())["file"]
         assert {manifest, checkpoint} <= bundled, f"the wheel lacks data/{manifest} or data/{checkpoint}"
+
+
+def test_make_lab_starts_jupyterlab_even_as_root():
+    """A fresh container runs as root, where JupyterLab refuses to start without --allow-root."""
+    import os
+    import subprocess
+
+    dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", "lab"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    line = next(line for line in dry.splitlines() if "jupyter lab" in line)
+    assert line.rstrip().endswith("notebooks/")
+    assert ("--allow-root" in line) == (os.getuid() == 0)
