@@ -1,8 +1,9 @@
-"""Latency of the notebook-06 widgets: milliseconds per slider move, measured headless.
+"""Latency of the notebook-06 and 07 widgets: milliseconds per slider move, measured headless.
 
 Builds each widget of notebook 06 on the notebook's model configuration (32 px digits-sized images,
 patch 4, an 8 x 8 grid, 6 layers x 8 heads, D = 64; random weights: latency does not depend on
-training), then moves every slider and dropdown through its values, round after round, and times each
+training; notebook 07's explorer gets a synthetic sweep of the same shape as the notebook's: 5 label
+budgets x 2 resolutions x 2 inits, 3 seeds), then moves every slider and dropdown through its values, round after round, and times each
 move: the widget's redraw (index precomputed arrays, build the matplotlib Figure, render the PNG that
 the browser shows). Prints the median and p90 per widget and control, the build time, and the command
 and machine. Target: a median of at most 150 ms per move on 2 CPU cores.
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from vitlib import ViT, ViTConfig  # noqa: E402
 from vitlib.finetune import at_resolution  # noqa: E402
 from vitlib.widgets import (attention_distance_widget, attention_maps_widget, filter_pcs_widget,  # noqa: E402
-                            pos_similarity_widget)
+                            finetune_results_widget, pos_similarity_widget)
 
 TARGET_MS = 150.0
 
@@ -88,6 +89,9 @@ def main():
             {"a": trained, "b": init, "resized 48 px": at_resolution(trained, 48)}),
         "attention distance (Fig. 7 right)": lambda: attention_distance_widget({"a": trained, "b": init}, images),
         "attention maps + rollout": lambda: attention_maps_widget(trained, images[:12]),
+        "fine-tuning explorer (07)": lambda: finetune_results_widget(
+            {(init, size, budget): torch.rand(3).tolist() for init in ("pretrained", "scratch") for size in (32, 48)
+             for budget in (2, 5, 10, 25, None)}),
     }
 
     rows = []
