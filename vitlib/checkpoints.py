@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from .data import download_file, file_digest
+from .data import download_file, file_digest, verify_download
 from .model import ViT, ViTConfig
 
 __all__ = ["save", "load", "write_atomic", "read_secure", "pretrained", "available_pretrained", "manifest",
@@ -182,12 +182,7 @@ def download_weights(name: str = "ViT-B_16-i21k", root: str | os.PathLike = "wei
     expected = sha256 or entry["sha256"]
     path = Path(root) / Path(entry["url"]).name
     download_file(entry["url"], path, expected, "sha256", hint="then call download_weights again")
-    record = Path(f"{path}.sha256")
-    if expected is None and record.is_file():
-        expected = record.read_text().split()[0]
-    if expected is not None and (actual := file_digest(path, "sha256")) != expected:
-        raise ValueError(f"{path} has sha256 {actual}, expected {expected}: it is corrupt or changed; delete it "
-                         "and call download_weights again")
+    verify_download(path, expected, fix="delete it and call download_weights again")
     return from_google_npz(path)
 
 

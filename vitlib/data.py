@@ -51,6 +51,7 @@ __all__ = [
     "DownloadError",
     "file_digest",
     "download_file",
+    "verify_download",
     "download_cifar10",
     "load_cifar10",
     "FLOWERS_URL",
@@ -427,6 +428,17 @@ def download_file(url: str, path: str | os.PathLike, checksum: str | None, algor
     return path
 
 
+def verify_download(path: str | os.PathLike, checksum: str | None = None, algorithm: str = "sha256",
+                    fix: str = "delete it and download it again") -> None:
+    """Check a downloaded file against `checksum`, or, without one, against the digest that
+    `download_file` recorded at the first download (path.sha256). No checksum and no record: nothing
+    to check. A mismatch raises CorruptArchiveError naming both digests and `fix`."""
+    record = Path(f"{path}.{algorithm}")
+    expected = checksum or (record.read_text().split()[0] if record.is_file() else None)
+    if expected is not None and (actual := file_digest(path, algorithm)) != expected:
+        raise CorruptArchiveError(f"{path} has {algorithm} {actual}, expected {expected}: it is corrupt or changed; {fix}")
+
+
 def download_cifar10(root: str | os.PathLike = "data", url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:
     """Download the CIFAR-10 python archive into `root` (if not there yet) and verify its md5.
 
@@ -521,11 +533,8 @@ def load_cifar10(
                 f"or download {url} yourself and put it there"
             )
         path = download_cifar10(root, url, md5)
-    if md5 is not None and (actual := file_digest(path, "md5")) != md5:
-        raise CorruptArchiveError(
-            f"{path} has md5 {actual}, expected {md5}: it is corrupt or truncated; "
-            f"delete it and download it again (load_cifar10({str(root)!r}, download=True))"
-        )
+    if md5 is not None:
+        verify_download(path, md5, "md5", fix=f"delete it and download it again (load_cifar10({str(root)!r}, download=True))")
     batches = _read_cifar_archive(path, _CIFAR10_TRAIN + _CIFAR10_TEST)
     return _cifar_tensors(batches, image_size, train_size, seed)
 
@@ -563,10 +572,7 @@ def download_flowers(root: str | os.PathLike = "data", url: str = FLOWERS_URL, s
     """
     root = Path(root)
     archive = download_file(url, root / Path(url).name, sha256, "sha256", hint="then call download_flowers again")
-    record = Path(f"{archive}.sha256")
-    expected = sha256 or (record.read_text().split()[0] if record.is_file() else None)
-    if expected is not None and (actual := file_digest(archive, "sha256")) != expected:
-        raise CorruptArchiveError(f"{archive} has sha256 {actual}, expected {expected}: delete it and download again")
+    verify_download(archive, sha256, fix="delete it and call download_flowers again")
     folder = root / "flower_photos"
     if not folder.is_dir():
         try:
