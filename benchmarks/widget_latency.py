@@ -30,8 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vitlib import ViT, ViTConfig  # noqa: E402
 from vitlib.finetune import at_resolution  # noqa: E402
-from vitlib.widgets import (attention_distance_widget, attention_maps_widget, filter_pcs_widget,  # noqa: E402
-                            finetune_results_widget, pos_similarity_widget)
+from vitlib.course.nb06_inside_vit import (attention_distance_widget, attention_maps_widget,  # noqa: E402
+                                           filter_pcs_widget, pos_similarity_widget)
+from vitlib.course.nb07_finetuning import finetune_results_widget  # noqa: E402
 
 TARGET_MS = 150.0
 

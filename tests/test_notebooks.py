@@ -94,3 +94,36 @@ def test_the_colab_path_of_notebook_07_runs(tmp_path, monkeypatch):
     exec(cell.replace("USE_REAL_WEIGHTS = False", "USE_REAL_WEIGHTS = True", 1), namespace)
     assert asked == ["ViT-B_16-i21k"]
     assert namespace["vit_flowers"].cfg.num_classes == 2 and namespace["flowers_history"].epochs == 3
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_notebook_imports_its_own_course_module(nb):
+    """Notebook NN_<name> reads its helpers from vitlib.course.nbNN_<name>, and from no other notebook's."""
+    source = "\n".join("".join(c["source"]) for c in code_cells(nb))
+    own = f"nb{nb.stem}"
+    assert f"from vitlib.course import {own} as nb{nb.stem[:2]}" in source
+    others = set(re.findall(r"vitlib\.course\.?\s*import\s+(nb\w+)|vitlib\.course\.(nb\w+)", source))
+    assert {name for pair in others for name in pair if name} <= {own}
+
+
+def test_the_benchmarks_textbook_vit_is_notebook_04s(tmp_path):
+    """benchmarks/textbook_vit.py runs notebook 04's classes, so the two cannot drift apart."""
+    import importlib.util
+
+    import torch
+
+    from vitlib import ViTConfig
+    from vitlib.cost import count_params
+
+    spec = importlib.util.spec_from_file_location("textbook_vit", ROOT / "benchmarks" / "textbook_vit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = ViTConfig(image_size=16, patch_size=4, in_channels=3, num_classes=5, dim=32, depth=2, heads=4, mlp_dim=64)
+    model = module.TextbookViT(cfg.image_size, cfg.patch_size, cfg.num_classes, cfg.dim, cfg.depth, cfg.heads,
+                               cfg.mlp_dim, channels=cfg.in_channels)
+    assert sum(p.numel() for p in model.parameters()) == count_params(cfg)
+    assert model(torch.rand(2, 3, 16, 16)).shape == (2, 5)
+    broken = tmp_path / "04_encoder.ipynb"
+    broken.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["class Block: pass\n"]}]}))
+    with pytest.raises(ValueError, match=r"no longer defines \['Attention', 'TextbookViT'\]"):
+        module.load_classes(broken)

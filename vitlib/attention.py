@@ -48,8 +48,8 @@ def fast_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p:
 
     q, k, v (B, H, T, d) -> (B, H, T, d). PyTorch's fused kernel never materialises
     the weights. On CPU under bf16 autocast, two plain matmuls with a softmax in
-    between are faster than the fused kernel (benchmarks/attention_paths.py), so we
-    use those there.
+    between were faster than the fused kernel on the CPUs we measured, so we use
+    those there.
     """
     if q.device.type == "cpu" and q.dtype == torch.bfloat16 and dropout_p == 0.0:
         scores = (q * (q.shape[-1] ** -0.5)) @ k.transpose(-2, -1)  # (B, H, T, T)

@@ -8,9 +8,12 @@ convention); LayerNorm, softmax and GELU add a few percent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .model import ViTConfig
 
-__all__ = ["count_params", "forward_flops", "train_flops", "attention_memory_bytes"]
+__all__ = ["count_params", "forward_flops", "train_flops", "attention_matmul_flops", "attention_memory_bytes",
+           "CostSummary", "summary"]
 
 
 def count_params(cfg: ViTConfig) -> int:
@@ -46,7 +49,32 @@ def train_flops(cfg: ViTConfig) -> int:
     return 3 * forward_flops(cfg)
 
 
+def attention_matmul_flops(cfg: ViTConfig) -> int:
+    """FLOPs of one image's forward pass spent in the two T x T matmuls, q k^T and A v, over all
+    heads and layers: the part of `forward_flops` that grows as T^2."""
+    t = cfg.num_patches + 1
+    return cfg.depth * 2 * (2 * t * t * cfg.dim)
+
+
 def attention_memory_bytes(cfg: ViTConfig, batch_size: int = 1, bytes_per_value: int = 4) -> int:
     """Memory of the attention matrices (B, H, T, T) of all layers, as kept for backward."""
     t = cfg.num_patches + 1
     return cfg.depth * batch_size * cfg.heads * t * t * bytes_per_value
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """What one image costs a ViT (see `summary`)."""
+
+    tokens: int  # sequence length T = N + 1
+    params: int
+    forward_flops: int
+    attention_matmul_flops: int  # the part of forward_flops in q k^T and A v
+    attention_memory_bytes: int  # the attention matrices of all layers, float32
+
+
+def summary(cfg: ViTConfig) -> CostSummary:
+    """Sequence length, parameters, forward FLOPs (and their T^2 part) and attention memory of one image."""
+    return CostSummary(tokens=cfg.num_patches + 1, params=count_params(cfg), forward_flops=forward_flops(cfg),
+                       attention_matmul_flops=attention_matmul_flops(cfg),
+                       attention_memory_bytes=attention_memory_bytes(cfg))

@@ -439,7 +439,7 @@ def verify_download(path: str | os.PathLike, checksum: str | None = None, algori
         raise CorruptArchiveError(f"{path} has {algorithm} {actual}, expected {expected}: it is corrupt or changed; {fix}")
 
 
-def download_cifar10(root: str | os.PathLike = "data", url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:
+def download_cifar10(root: str | os.PathLike = "downloads", url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:
     """Download the CIFAR-10 python archive into `root` (if not there yet) and verify its md5.
 
     -> the path of cifar-10-python.tar.gz (see `download_file`: atomic, verified).
@@ -505,7 +505,7 @@ def _read_cifar_archive(path: Path, names: list[str]) -> list[tuple[np.ndarray, 
 
 
 def load_cifar10(
-    root: str | os.PathLike = "data",
+    root: str | os.PathLike = "downloads",
     download: bool = False,
     image_size: int = 32,
     train_size: int | float | None = None,
@@ -561,7 +561,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 
 
-def download_flowers(root: str | os.PathLike = "data", url: str = FLOWERS_URL, sha256: str | None = None) -> Path:
+def download_flowers(root: str | os.PathLike = "downloads", url: str = FLOWERS_URL, sha256: str | None = None) -> Path:
     """The 5-class flowers photos (daisy, dandelion, roses, sunflowers, tulips; 3,670 JPEGs, the set the
     reproduction study fine-tuned on), downloaded once into `root` and extracted -> root/flower_photos,
     ready for `load_image_folder`. Needs a network (Colab).

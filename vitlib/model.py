@@ -49,7 +49,7 @@ class ViTConfig:
                    "mlp" (the pretraining head: D -> head_hidden_dim -> tanh -> K).
     gelu:          "exact" (erf; timm, Hugging Face) or "tanh" (the paper's JAX code).
     norm_eps:      LayerNorm epsilon: 1e-6 in timm/JAX, 1e-12 in Hugging Face.
-    patch_embed_norm: the seed code's variant: LayerNorm on the raw patches and after E.
+    patch_embed_norm: lucidrains' vit-pytorch's variant: LayerNorm on the raw patches and after E.
     """
 
     image_size: int = 224

@@ -77,7 +77,7 @@ class PatchEmbed(nn.Module):
     `self.proj` is always stored as the conv (weight (D, C, P, P)), so both forms
     share the same state dict; `E` gives the weight as the paper's (P*P*C, D) matrix.
 
-    norm=True gives the seed code's (lucidrains vit-pytorch) variant:
+    norm=True gives lucidrains' vit-pytorch's variant:
     LayerNorm(P*P*C) -> linear -> LayerNorm(D). It is not in the paper.
     """
 

@@ -5,9 +5,11 @@
     mean_attention_distance  how far each head looks, in pixels (Figure 7, right)
     attention_rollout        attention flow from the [class] token to the patches (Figure 6)
     attention_maps           where each head looks from one query patch
+    run_with_attention       one eval-mode pass of a model over images, keeping every layer's attention
 
-Pure tensor functions: they take a model or arrays and return arrays; drawing is
-left to vitlib.plots. Conventions follow Appendix D.7 (paper-notes.md).
+Tensor functions: they take a model or arrays and return arrays; the course's figures draw
+them. The conventions of Appendix D.7 are stated at each function (the paper does not say how
+it treats the class token in the attention distance: excluding it and renormalising is ours).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from einops import rearrange
 from torch import nn
 
 __all__ = ["embedding_filter_pcs", "pos_embed_similarity", "mean_attention_distance", "attention_rollout",
-           "attention_maps", "patch_distances"]
+           "attention_maps", "patch_distances", "run_with_attention"]
 
 
 def _pos_embed_table(pos_embed_or_model) -> torch.Tensor:
@@ -180,3 +182,25 @@ def attention_distance_per_image(attn, patch_size: int, num_prefix_tokens: int =
         a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     dist = patch_distances(side, patch_size).to(a.device)  # (N, N)
     return (a * dist).sum(dim=-1).mean(dim=-1)  # (B, H): averaged over the query patches
+
+
+def run_with_attention(model: nn.Module, images: torch.Tensor, batch_size: int = 64):
+    """One eval-mode pass without gradients, in batches, the model's train/eval mode restored after.
+
+    images (B, C, H, W) -> (logits (B, K), attention (L, B, H, T, T)), both float32 on the CPU.
+    """
+    images = torch.as_tensor(images)
+    model.patch_embed.check_input(images)  # a ValueError naming the fix, before any work
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval()
+    logits, attn = [], []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                out, layers = model(images[start:start + batch_size].to(device), return_attention=True)
+                logits.append(out.float().cpu())
+                attn.append(torch.stack([a.float().cpu() for a in layers]))  # (L, b, H, T, T)
+    finally:
+        model.train(was_training)
+    return torch.cat(logits), torch.cat(attn, dim=1)  # (B, K), (L, B, H, T, T)

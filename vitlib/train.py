@@ -3,7 +3,6 @@
     history = fit(model, (x_train, y_train), (x_test, y_test), epochs=10, lr=1e-3)
     acc = evaluate(model, (x_test, y_test))          # accuracy in [0, 1]
     report = classification_report(model, (x_test, y_test))
-    fig = history.plot()
 
 What `fit` does, in order, every step: pick a batch, augment it (random shifts), run the model
 under autocast (bf16 where the hardware has it), cross-entropy with label smoothing, backward,
@@ -30,7 +29,6 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -43,7 +41,6 @@ __all__ = [
     "evaluate",
     "predict",
     "classification_report",
-    "plot_confusion_matrix",
     "lr_at",
     "random_shift",
     "augment",
@@ -94,26 +91,6 @@ class History:
     @classmethod
     def from_dict(cls, d: dict) -> "History":
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
-
-    def plot(self, title: str | None = None) -> Figure:
-        """Loss and accuracy per epoch, train and test: a Figure with two panels."""
-        fig = Figure(figsize=(10, 3.6), layout="constrained")
-        ax_loss, ax_acc = fig.subplots(1, 2)
-        epochs = np.arange(1, self.epochs + 1)
-        for ax, key, name in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "acc", "accuracy")):
-            ax.plot(epochs, getattr(self, f"train_{key}"), marker=".", label="train")
-            test = np.asarray(getattr(self, f"test_{key}"), dtype=float)
-            if test.size and not np.isnan(test).all():
-                ax.plot(epochs, test, marker=".", label="test")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(name)
-            ax.set_title(f"{name} per epoch")
-            ax.grid(alpha=0.3)
-            ax.legend()
-        ax_acc.set_ylim(0, 1.02)
-        if title:
-            fig.suptitle(title)
-        return fig
 
 
 # ----------------------------------------------------------------------------- hardware
@@ -316,41 +293,6 @@ def classification_report(model: nn.Module, data, class_names: list[str] | None 
         "per_class": per_class,
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes),
     }
-
-
-def plot_confusion_matrix(
-    confusion: np.ndarray, class_names: list[str] | None = None, normalize: bool = False, title: str | None = None
-) -> Figure:
-    """Draw a (K, K) confusion matrix (rows = true class, columns = predicted): -> Figure.
-
-    normalize=True divides each row by its total, so the diagonal is the per-class recall.
-    """
-    cm = np.asarray(confusion, dtype=float)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"a confusion matrix must be square (K, K), got shape {cm.shape}")
-    k = cm.shape[0]
-    names = class_names if class_names is not None else [str(i) for i in range(k)]
-    if len(names) != k:
-        raise ValueError(f"{len(names)} class names for a {k} x {k} confusion matrix; pass {k} names")
-    if normalize:
-        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig = Figure(figsize=(1.0 + 0.45 * k, 0.6 + 0.45 * k), layout="constrained")
-    ax = fig.subplots()
-    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    fig.colorbar(im, ax=ax, label="fraction of the true class" if normalize else "images")
-    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right" if max(map(len, names)) > 2 else "center")
-    ax.set_yticks(range(k), names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"))
-    if k <= 20:
-        threshold = cm.max() / 2
-        for i in range(k):
-            for j in range(k):
-                text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                        color="white" if cm[i, j] > threshold else "black")
-    return fig
 
 
 # ----------------------------------------------------------------------------- checkpoints

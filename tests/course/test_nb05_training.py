@@ -1,21 +1,15 @@
-"""Widgets, plots and checkers of notebooks 05 and 08, driven headless with tiny settings."""
+"""Tests of notebook 05 (training): its drawings, the training widget and the lr-schedule checker."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
+from helpers import changed  # tests/course/helpers.py
 
-from figures import changed, pixels  # noqa: F401  (tests/figures.py)
-from vitlib.checks import ExerciseError, check_lr_schedule, check_total_train_flops
-from vitlib.cost import forward_flops, train_flops
-from vitlib.plots import plot_accuracy_vs_compute, plot_accuracy_vs_data, plot_digit_patches, plot_seed_bars
+from vitlib.course.exercise import ExerciseError
+from vitlib.course.nb05_training import check_lr_schedule, plot_accuracy_vs_data, plot_digit_patches, training_widget
 from vitlib.train import lr_at
-from vitlib.widgets import compute_budget_widget, training_widget
-
-
-# ------------------------------------------------------------------ plots
 
 
 def test_plot_accuracy_vs_data_draws_mean_and_error_bars_on_a_log_axis():
@@ -34,39 +28,11 @@ def test_plot_accuracy_vs_data_draws_mean_and_error_bars_on_a_log_axis():
         plot_accuracy_vs_data([1, 2, 3], {"ViT": np.zeros((1, 2))})
 
 
-def test_plot_seed_bars_shows_mean_std_and_each_seed():
-    acc = np.array([[0.9, 0.92], [0.97, 0.99], [0.96, 0.98]])
-    fig = plot_seed_bars(["none", "1D", "2D"], acc)
-    ax = fig.axes[0]
-    bars = [p for p in ax.patches]
-    assert len(bars) == 3
-    np.testing.assert_allclose([b.get_height() for b in bars], [91, 98, 97])
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "1D", "2D"]
-    with pytest.raises(ValueError, match="one row per label"):
-        plot_seed_bars(["a"], acc)
-
-
-def test_plot_accuracy_vs_compute_log_x_one_series_per_family_and_budget_line():
-    results = {"ViT": [("S", 1e12, 0.9), ("M", 4e12, 0.97)], "CNN": [("S", 2e11, 0.95)], "hybrid": []}
-    fig = plot_accuracy_vs_compute(results, budget=1e12)
-    ax = fig.axes[0]
-    assert ax.get_xscale() == "log"
-    assert "FLOPs" in ax.get_xlabel()
-    lines = ax.get_lines()
-    np.testing.assert_allclose(lines[0].get_xdata(), [1e12, 4e12])
-    np.testing.assert_allclose(lines[0].get_ydata(), [90, 97])
-    assert len(lines) == 3  # ViT, CNN, the budget line (the empty hybrid series is skipped)
-    assert [t.get_text() for t in ax.texts] == ["S", "M", "S"]
-
-
 def test_plot_digit_patches_draws_the_grid():
     fig = plot_digit_patches(torch.zeros(1, 32, 32), 8)
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 6  # 3 vertical + 3 horizontal lines
     assert "16 tokens" in ax.get_title()
-
-
-# ------------------------------------------------------------------ widgets
 
 
 def test_training_widget_preview_train_and_errors():
@@ -91,21 +57,6 @@ def test_training_widget_preview_train_and_errors():
     assert w.canvas.layout.display is None and "error" not in w.message.value
 
 
-def test_compute_budget_widget_moves_the_budget_and_names_the_best():
-    curves = {"ViT": {"S": (np.array([1e9, 2e9]), np.array([0.5, 0.7]))},
-              "CNN": {"S": (np.array([3e9, 6e9]), np.array([0.6, 0.9]))}}
-    w = compute_budget_widget(curves)
-    before = w.figure
-    w.set(log10_budget=9.25)  # 1.8e9 FLOPs: only the ViT's first epoch fits
-    assert changed(before, w.figure)
-    assert "ViT</b>: 50.0%" in w.message.value and "CNN</b>: no epoch fits" in w.message.value
-    w.set(log10_budget=10.0)
-    assert "ViT</b>: 70.0%" in w.message.value and "CNN</b>: 90.0%" in w.message.value
-
-
-# ------------------------------------------------------------------ checkers
-
-
 def test_check_lr_schedule_accepts_lr_at_and_names_mistakes():
     assert check_lr_schedule(lr_at)
     with pytest.raises(ExerciseError, match="decays to 0"):
@@ -120,11 +71,3 @@ def test_check_lr_schedule_accepts_lr_at_and_names_mistakes():
         raise NotImplementedError
 
     assert check_lr_schedule(untouched) is False
-
-
-def test_check_total_train_flops_names_the_forward_only_slip():
-    assert check_total_train_flops(lambda cfg, n: train_flops(cfg) * n)
-    with pytest.raises(ExerciseError, match="forward pass only"):
-        check_total_train_flops(lambda cfg, n: forward_flops(cfg) * n)
-    with pytest.raises(ExerciseError, match="one image"):
-        check_total_train_flops(lambda cfg, n: train_flops(cfg))

@@ -10,7 +10,6 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 from vitlib import ViT, ViTConfig  # noqa: E402
@@ -19,21 +18,19 @@ from vitlib.data import FractalDataset, load_digits  # noqa: E402
 from vitlib.train import (  # noqa: E402
     History,
     augment,
-    digits_vit_recipe,
     autocast_dtype,
     classification_report,
     cpu_supports_bf16,
+    digits_vit_recipe,
     evaluate,
     fit,
     load_checkpoint,
     lr_at,
     pick_device,
-    plot_confusion_matrix,
     predict,
     random_shift,
     save_checkpoint,
 )
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -93,7 +90,6 @@ def test_fit_on_a_dataset_without_test_data():
     history = fit(model, ds, epochs=2, batch_size=8, progress=False)
     assert history.epochs == 2 and all(math.isnan(a) for a in history.test_acc)
     assert 0.0 <= evaluate(model, ds) <= 1.0
-    history.plot()  # no test curve, no error
 
 
 def test_fit_with_a_cnn_and_fp32():
@@ -227,28 +223,6 @@ def test_classification_report_matches_sklearn(trained, digits):
         assert row["precision"] == pytest.approx(cm[i, i] / max(cm[:, i].sum(), 1))
     with pytest.raises(ValueError, match="class names"):
         classification_report(model, (x, y), class_names=["a", "b"])
-
-
-def test_plot_confusion_matrix_and_history_plot(trained):
-    _, history = trained
-    cm = np.array([[5, 1], [2, 8]])
-    fig = plot_confusion_matrix(cm, ["cat", "dog"])
-    assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class" and ax.get_title()
-    assert [t.get_text() for t in ax.texts] == ["5", "1", "2", "8"]
-    normalised = plot_confusion_matrix(cm, normalize=True).axes[0]
-    assert [t.get_text() for t in normalised.texts] == ["0.83", "0.17", "0.20", "0.80"]
-    with pytest.raises(ValueError, match="square"):
-        plot_confusion_matrix(np.zeros((2, 3)))
-    fig = history.plot(title="tiny ViT")
-    loss_ax, acc_ax = fig.axes
-    assert "loss" in loss_ax.get_title() and "accuracy" in acc_ax.get_title()
-    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
-    assert len(loss_ax.lines) == 2 and list(loss_ax.lines[0].get_ydata()) == history.train_loss
-
-
-# ----------------------------------------------------------------------------- checkpoints
 
 
 def test_checkpoint_round_trip(tmp_path, trained, digits):

@@ -1,11 +1,13 @@
-"""Probes on synthetic inputs with known answers (pos_embed_similarity: tests/test_widgets_00_02.py)."""
+"""Probes on synthetic inputs with known answers."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vitlib import ViT, ViTConfig
+from vitlib.embeddings import sincos_2d
 from vitlib.probes import (attention_maps, attention_rollout, embedding_filter_pcs, mean_attention_distance,
-                           patch_distances)
+                           patch_distances, pos_embed_similarity)
 
 G, P = 4, 8  # a 4x4 grid of 8-pixel patches
 T = 1 + G * G
@@ -112,3 +114,37 @@ def test_filter_pcs_of_a_model_and_bad_n():
     assert embedding_filter_pcs(model, n=28).shape == (28, 4, 4, 3)
     with pytest.raises(ValueError, match="at most 48"):
         embedding_filter_pcs(model, n=60)
+
+
+def test_pos_embed_similarity_layout_and_range():
+    g = torch.Generator().manual_seed(0)
+    pos = torch.randn(1, 1 + 12, 5, generator=g)[:, :10]  # class token + a 3 x 3 grid
+    sim = pos_embed_similarity(pos)
+    assert sim.shape == (3, 3, 3, 3)
+    e = F.normalize(pos[0, 1:], dim=-1)
+    for i, j, k, l in [(0, 0, 0, 0), (0, 1, 2, 0), (2, 2, 1, 0), (1, 0, 0, 1)]:
+        assert torch.isclose(sim[i, j, k, l], e[3 * i + j] @ e[3 * k + l], atol=1e-6)
+    assert torch.allclose(sim[range(3), :, range(3)][:, range(3), range(3)], torch.ones(3, 3), atol=1e-6)
+    assert sim.min() >= -1 - 1e-6 and sim.max() <= 1 + 1e-6
+    assert torch.allclose(sim, sim.permute(2, 3, 0, 1))  # symmetric
+
+
+def test_pos_embed_similarity_shapes_and_models():
+    table = sincos_2d(4, 16)  # (16, 16), no prefix
+    assert torch.allclose(pos_embed_similarity(table, num_prefix_tokens=0),
+                          pos_embed_similarity(torch.cat([torch.zeros(1, 16), table])[None]))
+    cfg = ViTConfig(image_size=16, patch_size=4, num_classes=3, dim=16, depth=1, heads=2, mlp_dim=32)
+    model = ViT(cfg)
+    assert torch.allclose(pos_embed_similarity(model), pos_embed_similarity(model.pos_embed.pos_embed))
+    with pytest.raises(ValueError, match="no position embeddings"):
+        pos_embed_similarity(ViT(cfg.replace(pos_embed="none")))
+    with pytest.raises(ValueError, match="square grid"):
+        pos_embed_similarity(torch.randn(1, 11, 4))
+    with pytest.raises(ValueError, match=r"\(1, T, D\) or \(T, D\)"):
+        pos_embed_similarity(torch.randn(2, 10, 4))
+
+
+def test_sincos_similarity_falls_off_with_distance():
+    sim = pos_embed_similarity(sincos_2d(6, 64), num_prefix_tokens=0)
+    row = sim[2, 2, 2]  # patch (2, 2) against the patches of its row
+    assert row[2] == pytest.approx(1.0) and row[2] > row[3] > row[4] > row[5]

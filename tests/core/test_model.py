@@ -6,7 +6,7 @@ from vitlib.cost import count_params, forward_flops
 from vitlib.model import PRESETS, PretrainHead
 from vitlib.patches import patchify, unpatchify
 
-# Exact counts with a 1000-class head at 224 px, as timm counts them (paper-notes.md).
+# Exact counts with a 1000-class head at 224 px, as timm counts them (timm's vision_transformer.py).
 EXACT_PARAMS = {
     "Ti/16": 5_717_416, "S/16": 22_050_664, "B/16": 86_567_656, "B/32": 88_224_232,
     "L/16": 304_326_632, "L/32": 306_535_400, "H/14": 632_045_800,

@@ -1,27 +1,28 @@
-"""Widgets and plots of notebook 06 (Figure 7, attention maps), driven headless.
-
-Each widget is built on a small model; moving a control must change the rendered figure, and an
-invalid value must show a message (not a traceback) and hide the stale figure.
-"""
+"""Tests of notebook 06 (inside a ViT): Figure 7 and attention maps, drawings, widgets and checkers."""
 
 import numpy as np
 import pytest
 import torch
+from helpers import changed, shows_error  # tests/course/helpers.py
 from matplotlib.figure import Figure
 
-from figures import changed, pixels  # noqa: F401  (tests/figures.py)
 from vitlib import ViT, ViTConfig, probes
-from vitlib.checks import ExerciseError, check_head_distance, check_patch_attention
+from vitlib.course.exercise import ExerciseError
+from vitlib.course.nb06_inside_vit import (
+    attention_distance_widget,
+    attention_maps_widget,
+    check_head_distance,
+    check_patch_attention,
+    filter_pcs_widget,
+    minmax_scale,
+    plot_attention_distance,
+    plot_attention_rollout,
+    plot_filter_pcs,
+    pos_similarity_widget,
+)
 from vitlib.finetune import at_resolution
-from vitlib.plots import minmax_scale, plot_attention_distance, plot_attention_rollout, plot_filter_pcs
-from vitlib.widgets import (attention_distance_widget, attention_maps_widget, filter_pcs_widget,
-                            pos_similarity_widget)
 
 CFG = ViTConfig(image_size=16, patch_size=4, in_channels=1, num_classes=3, dim=16, depth=3, heads=2, mlp_dim=32)
-
-
-def shows_error(w, words: str) -> bool:
-    return words in w.message.value and "Traceback" not in w.message.value and w.canvas.layout.display == "none"
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +40,6 @@ def models():
 @pytest.fixture(scope="module")
 def images():
     return torch.rand(6, 1, 16, 16, generator=torch.Generator().manual_seed(0))
-
-
-# ------------------------------------------------------------------ pure plot functions
 
 
 def test_minmax_scale_per_component():
@@ -98,9 +96,6 @@ def test_plot_attention_rollout_panels_and_shape_check():
         plot_attention_rollout(img, roll, 8)
 
 
-# ------------------------------------------------------------------ probes and checkers
-
-
 def test_attention_distance_per_image_averages_to_the_probe(models, images):
     with torch.no_grad():
         _, attn = models["a"](images, return_attention=True)
@@ -131,9 +126,6 @@ def test_checkers_accept_the_answer_and_name_mistakes(capsys):
 
     assert check_patch_attention(todo) is False
     assert "not attempted yet" in capsys.readouterr().out
-
-
-# ------------------------------------------------------------------ widgets
 
 
 def test_filter_pcs_widget_slider_and_dropdown_redraw(models):

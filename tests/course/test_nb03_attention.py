@@ -1,26 +1,24 @@
-"""Widgets and plots of notebooks 03-04, driven headless: sliders redraw, invalid values give a message."""
+"""Tests of notebook 03 (attention): its drawings, widgets and checkers."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
+from einops import rearrange
+from helpers import changed, texts  # tests/course/helpers.py
 from matplotlib.figure import Figure
 
-from figures import changed, pixels  # noqa: F401  (tests/figures.py)
 from vitlib import ViT, ViTConfig
-from vitlib.cost import count_params
-from vitlib.plots import plot_head_attention, plot_softmax_scale, plot_vit_cost
-from vitlib.widgets import attention_head_widget, softmax_scale_widget, vit_cost_widget
-
-
-def texts(fig: Figure) -> str:
-    """Every title, suptitle and axis label of a figure, joined."""
-    parts = [fig.get_suptitle()]
-    for ax in fig.axes:
-        parts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
-    return " | ".join(parts)
-
-
-# ------------------------------------------------------------------ pure plot functions
+from vitlib.course.exercise import ExerciseError
+from vitlib.course.nb03_attention import (
+    attention_head_widget,
+    check_attention,
+    check_split_heads,
+    plot_head_attention,
+    plot_softmax_scale,
+    softmax_scale_widget,
+)
 
 
 def test_plot_softmax_scale_is_labelled():
@@ -48,17 +46,6 @@ def test_plot_head_attention_shows_each_head_and_rejects_bad_shapes():
         plot_head_attention(np.zeros((16, 16)), maps, 4)
 
 
-def test_plot_vit_cost_is_labelled():
-    fig = plot_vit_cost([5, 17, 65], [1e3, 1e4, 1e5], [1e6, 4e6, 1.6e7], [1e2, 1e3, 1e4], 17,
-                        labels=["P=8", "P=4", "P=2"], title="cost")
-    labels = texts(fig)
-    for words in ("GFLOPs", "MiB", "sequence length", "cost"):
-        assert words in labels
-
-
-# ------------------------------------------------------------------ softmax scale widget (notebook 03)
-
-
 def test_softmax_scale_widget_redraws_and_reports():
     w = softmax_scale_widget(d=64, tokens=16)
     assert w.figure is not None and w.canvas.value
@@ -83,9 +70,6 @@ def test_softmax_scale_widget_invalid_head_size_shows_a_message():
     w.controls["d"].value = 16
     assert "out of range" not in w.message.value and w.canvas.layout.display != "none"
     assert changed(good, w.figure)
-
-
-# ------------------------------------------------------------------ attention head widget (notebook 03)
 
 
 @pytest.fixture(scope="module")
@@ -144,43 +128,94 @@ def test_attention_widget_rejects_images_of_the_wrong_size(tiny_vit):
         attention_head_widget(model, torch.rand(2, 1, 16, 16))
 
 
-# ------------------------------------------------------------------ cost widget (notebook 04)
+def attention_ok(q, k, v):
+    weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-1)
+    return weights @ v, weights
 
 
-def test_cost_widget_shows_the_numbers_and_redraws():
-    w = vit_cost_widget()
-    assert "86,567,656" in w.message.value  # ViT-B/16 at 224 px
-    assert "197" in w.message.value
-    first = w.figure
-    w.controls["patch_size"].value = 32
-    assert changed(first, w.figure)
-    assert f"{count_params(ViTConfig.preset('B/32')):,}" in w.message.value
-    before = w.figure
-    w.controls["depth"].value = 6
-    assert changed(before, w.figure)
+def test_attention_correct_and_vitlib_pass(capsys):
+    from vitlib.attention import scaled_dot_product_attention
+
+    assert check_attention(attention_ok) is True
+    assert check_attention(scaled_dot_product_attention) is True
+    assert "is correct" in capsys.readouterr().out
 
 
-def test_cost_widget_presets_fill_the_controls():
-    w = vit_cost_widget(image_size=32, patch_size=4, dim=64, depth=2, heads=2)
-    w.controls["preset"].value = "L/16"
-    assert w.values == {"preset": "L/16", "image_size": 224, "patch_size": 16, "dim": 1024, "depth": 24,
-                        "heads": 16, "mlp_ratio": 4.0}
-    assert "304,326,632" in w.message.value
-    w.controls["heads"].value = 8  # editing a control leaves the preset
-    assert w.controls["preset"].value == "custom"
+def test_attention_not_attempted_prints_and_returns_false(capsys):
+    def attention(q, k, v):
+        raise NotImplementedError
+
+    assert check_attention(attention) is False
+    assert "not attempted yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("control, value, message", [
-    ("heads", 10, "dim 768 is not divisible by heads 10"),
-    ("image_size", 30, "image size 30 is not divisible by patch size 16"),
-    ("patch_size", 0, "must be positive"),
-    ("dim", 0, "dim must be at least 1"),
+def _scores(q, k):
+    return q @ k.transpose(-2, -1)
+
+
+@pytest.mark.parametrize("weights_fn, message", [
+    (lambda q, k: _scores(q, k).softmax(-1), "1/sqrt(d) scale is missing"),
+    (lambda q, k: (_scores(q, k) / q.shape[-1]).softmax(-1), "divided the scores by d"),
+    (lambda q, k: (_scores(q, k) * q.shape[-1] ** 0.5).softmax(-1), "multiplied the scores by sqrt(d)"),
+    (lambda q, k: (_scores(q, k) / q.shape[-1] ** 0.5).softmax(-2), "softmax over the wrong axis: your columns"),
+    (lambda q, k: _scores(q, k).softmax(-2), "wrong axis (columns sum to 1; use dim=-1) and the 1/sqrt(d)"),
+    (lambda q, k: (_scores(k, q) / q.shape[-1] ** 0.5).softmax(-2), "weights are transposed"),
+    (lambda q, k: _scores(q, k) / q.shape[-1] ** 0.5, "the softmax is missing"),
+    (lambda q, k: _scores(q, k), "scale and the softmax are both missing"),
 ])
-def test_cost_widget_invalid_combinations_show_the_message(control, value, message):
-    w = vit_cost_widget()
-    good = w.figure
-    w.controls[control].value = value
-    assert message in w.message.value and "Traceback" not in w.message.value
-    assert w.figure is good and w.canvas.layout.display == "none"
-    w.controls[control].value = {"heads": 12, "image_size": 224, "patch_size": 16, "dim": 768}[control]
-    assert "86,567,656" in w.message.value and w.canvas.layout.display != "none"
+def test_attention_mistakes_are_named(weights_fn, message):
+    def attention(q, k, v):
+        weights = weights_fn(q, k)
+        return weights @ v, weights
+
+    with pytest.raises(ExerciseError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_attention(attention)
+
+
+def test_attention_shape_and_order_mistakes():
+    with pytest.raises(ExerciseError, match="q\\^T k instead of q k\\^T"):
+        check_attention(lambda q, k, v: (v, (q.transpose(-2, -1) @ k).softmax(-1)))
+    with pytest.raises(ExerciseError, match="you returned \\(weights, out\\)"):
+        check_attention(lambda q, k, v: attention_ok(q, k, v)[::-1])
+    with pytest.raises(ExerciseError, match="return a tuple"):
+        check_attention(lambda q, k, v: attention_ok(q, k, v)[0])
+    with pytest.raises(ExerciseError, match="transposed weights: out = weights @ v"):
+        check_attention(lambda q, k, v: (attention_ok(q, k, v)[1].transpose(-2, -1) @ v, attention_ok(q, k, v)[1]))
+    with pytest.raises(ExerciseError, match="wrong values"):  # an unrecognised mistake still says what differs
+        check_attention(lambda q, k, v: (attention_ok(q, k, v)[0] * 2, attention_ok(q, k, v)[1]))
+
+
+def test_split_heads_correct(capsys):
+    assert check_split_heads(lambda x, h: rearrange(x, "b t (h d) -> b h t d", h=h)) is True
+    assert check_split_heads(lambda x, h: x.view(x.shape[0], x.shape[1], h, -1).transpose(1, 2)) is True
+    assert "is correct" in capsys.readouterr().out
+
+
+def test_split_heads_not_attempted(capsys):
+    def split_heads(x, heads):
+        raise NotImplementedError
+
+    assert check_split_heads(split_heads) is False
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda x, h: rearrange(x, "b t (d h) -> b h t d", h=h), "heads split in the wrong order"),
+    (lambda x, h: x.reshape(x.shape[0], h, x.shape[1], -1), "without moving an axis"),
+    (lambda x, h: rearrange(x, "b t (h d) -> b t h d", h=h), "heads must come before tokens"),
+    (lambda x, h: rearrange(x, "b t (h d) -> b h d t", h=h), "last two axes are swapped"),
+    (lambda x, h: rearrange(x, "b t (h d) -> b h t d", d=h), "pass h=heads"),
+    (lambda x, h: rearrange(x, "b t (h d) -> (b h) t d", h=h), "keep the batch and head axes separate"),
+])
+def test_split_heads_mistakes_are_named(fn, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_split_heads(fn)
+
+
+def test_checkers_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_attention(attention_ok)
+    check_split_heads(lambda x, h: rearrange(x, "b t (h d) -> b h t d", h=h))
+    assert torch.equal(torch.rand(3), expected)

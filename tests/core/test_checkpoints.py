@@ -97,7 +97,7 @@ def test_a_file_cannot_run_code(tmp_path, monkeypatch):
 # --- timm ---------------------------------------------------------------------------------------
 
 def to_timm_layout(model: ViT) -> dict:
-    """vitlib -> timm names, as documented in paper-notes.md (timm fuses qkv, as vitlib does)."""
+    """vitlib -> timm names, as in timm's vision_transformer.py (timm fuses qkv, as vitlib does)."""
     out = {}
     for key, value in model.state_dict().items():
         key = key.replace("cls_token.token", "cls_token").replace("pos_embed.pos_embed", "pos_embed")
@@ -127,7 +127,7 @@ def test_from_timm_needs_the_right_heads_and_sizes():
 # --- Google .npz --------------------------------------------------------------------------------
 
 def random_google_npz(rng, p=4, c=3, d=24, h=3, mlp=48, depth=2, grid=3, k=6, pre_logits=None):
-    """Random arrays in vit_jax's layout (paper-notes.md), not derived from a vitlib model."""
+    """Random arrays in vit_jax's layout (google-research/vision_transformer, checkpoint.py), not derived from a vitlib model."""
     r = lambda *s: rng.normal(0, 0.3, s).astype(np.float32)  # noqa: E731
     a = {"embedding/kernel": r(p, p, c, d), "embedding/bias": r(d), "cls": r(1, 1, d),
          "Transformer/posembed_input/pos_embedding": r(1, 1 + grid * grid, d),

@@ -1,0 +1,177 @@
+"""Tests of notebook 04 (encoder): the cost drawing and widget, the block and parameter-count checkers."""
+
+import pytest
+import torch
+from helpers import changed, texts  # tests/course/helpers.py
+
+from vitlib import ViTConfig
+from vitlib.cost import count_params
+from vitlib.course.exercise import ExerciseError
+from vitlib.course.nb04_encoder import check_block_forward, check_param_count, plot_vit_cost, vit_cost_widget
+
+
+def test_plot_vit_cost_is_labelled():
+    fig = plot_vit_cost([5, 17, 65], [1e3, 1e4, 1e5], [1e6, 4e6, 1.6e7], [1e2, 1e3, 1e4], 17,
+                        labels=["P=8", "P=4", "P=2"], title="cost")
+    labels = texts(fig)
+    for words in ("GFLOPs", "MiB", "sequence length", "cost"):
+        assert words in labels
+
+
+def test_cost_widget_shows_the_numbers_and_redraws():
+    w = vit_cost_widget()
+    assert "86,567,656" in w.message.value  # ViT-B/16 at 224 px
+    assert "197" in w.message.value
+    first = w.figure
+    w.controls["patch_size"].value = 32
+    assert changed(first, w.figure)
+    assert f"{count_params(ViTConfig.preset('B/32')):,}" in w.message.value
+    before = w.figure
+    w.controls["depth"].value = 6
+    assert changed(before, w.figure)
+
+
+def test_cost_widget_presets_fill_the_controls():
+    w = vit_cost_widget(image_size=32, patch_size=4, dim=64, depth=2, heads=2)
+    w.controls["preset"].value = "L/16"
+    assert w.values == {"preset": "L/16", "image_size": 224, "patch_size": 16, "dim": 1024, "depth": 24,
+                        "heads": 16, "mlp_ratio": 4.0}
+    assert "304,326,632" in w.message.value
+    w.controls["heads"].value = 8  # editing a control leaves the preset
+    assert w.controls["preset"].value == "custom"
+
+
+@pytest.mark.parametrize("control, value, message", [
+    ("heads", 10, "dim 768 is not divisible by heads 10"),
+    ("image_size", 30, "image size 30 is not divisible by patch size 16"),
+    ("patch_size", 0, "must be positive"),
+    ("dim", 0, "dim must be at least 1"),
+])
+def test_cost_widget_invalid_combinations_show_the_message(control, value, message):
+    w = vit_cost_widget()
+    good = w.figure
+    w.controls[control].value = value
+    assert message in w.message.value and "Traceback" not in w.message.value
+    assert w.figure is good and w.canvas.layout.display == "none"
+    w.controls[control].value = {"heads": 12, "image_size": 224, "patch_size": 16, "dim": 768}[control]
+    assert "86,567,656" in w.message.value and w.canvas.layout.display != "none"
+
+
+def block_ok(z, norm1, attn, norm2, mlp):
+    z = z + attn(norm1(z))
+    return z + mlp(norm2(z))
+
+
+def test_block_forward_correct(capsys):
+    assert check_block_forward(block_ok) is True
+    assert "is correct" in capsys.readouterr().out
+
+
+def test_block_forward_not_attempted(capsys):
+    def block_forward(z, norm1, attn, norm2, mlp):
+        raise NotImplementedError
+
+    assert check_block_forward(block_forward) is False
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+def _post(z, n1, a, n2, m):
+    z = n1(z + a(z))
+    return n2(z + m(z))
+
+
+def _no_res(z, n1, a, n2, m):
+    return m(n2(a(n1(z))))
+
+
+def _no_res1(z, n1, a, n2, m):
+    z = a(n1(z))
+    return z + m(n2(z))
+
+
+def _no_res2(z, n1, a, n2, m):
+    return m(n2(z + a(n1(z))))
+
+
+def _normed_res(z, n1, a, n2, m):
+    z = n1(z) + a(n1(z))
+    return n2(z) + m(n2(z))
+
+
+def _parallel(z, n1, a, n2, m):
+    return z + a(n1(z)) + m(n2(z))
+
+
+def _mlp_first(z, n1, a, n2, m):
+    z = z + m(n2(z))
+    return z + a(n1(z))
+
+
+@pytest.mark.parametrize("fn, message", [
+    (_post, "post-norm"),
+    (_no_res, "both residual connections are missing"),
+    (_no_res1, "first residual connection is missing"),
+    (_no_res2, "second residual connection is missing"),
+    (_normed_res, "residuals must carry z itself"),
+    (_parallel, "not in parallel"),
+    (lambda z, n1, a, n2, m: block_ok(z, n2, a, n1, m), "LayerNorms are swapped"),
+    (_mlp_first, "attention comes first"),
+    (lambda z, n1, a, n2, m: block_ok(z, n1, a, n2, m)[:, 0], "a block maps \\(B, T, D\\)"),
+])
+def test_block_forward_mistakes_are_named(fn, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_block_forward(fn)
+
+
+def count_ok(image_size, patch_size, in_channels, dim, depth, mlp_dim, num_classes):
+    n, pc = (image_size // patch_size) ** 2, patch_size**2 * in_channels
+    block = 2 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + 2 * dim + (dim * mlp_dim + mlp_dim) + (mlp_dim * dim + dim)
+    return pc * dim + dim + dim + (n + 1) * dim + depth * block + 2 * dim + dim * num_classes + num_classes
+
+
+def test_param_count_correct(capsys):
+    assert count_ok(224, 16, 3, 768, 12, 3072, 1000) == count_params(ViTConfig.preset("B/16")) == 86_567_656
+    assert check_param_count(count_ok) is True
+    assert check_param_count(lambda *a: float(count_ok(*a))) is True  # an integral float is accepted
+    assert "is correct" in capsys.readouterr().out
+
+
+def test_param_count_not_attempted(capsys):
+    def count_vit_params(*args):
+        raise NotImplementedError
+
+    assert check_param_count(count_vit_params) is False
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("minus, message", [
+    (lambda s, p, c, d, L, m, k: d, "the class token \\(D\\)"),
+    (lambda s, p, c, d, L, m, k: 2 * d, "the final LayerNorm"),
+    (lambda s, p, c, d, L, m, k: L * 4 * d, "the two LayerNorms in every block"),
+    (lambda s, p, c, d, L, m, k: L * (d * d + d), "output projection U_msa"),
+    (lambda s, p, c, d, L, m, k: d * k + k, "the classification head"),
+    (lambda s, p, c, d, L, m, k: k, "the head's bias"),
+    (lambda s, p, c, d, L, m, k: L * (5 * d + m), "the biases inside every block"),
+    (lambda s, p, c, d, L, m, k: L * 4 * d + 2 * d, "the final LayerNorm of Eq. 4 \\(gain and bias: 2D\\) and the two"),
+])
+def test_param_count_mistakes_are_named(minus, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_param_count(lambda *a: count_ok(*a) - minus(*a))
+
+
+def test_param_count_other_errors():
+    with pytest.raises(ExerciseError, match="heads do not add parameters"):
+        check_param_count(lambda *a: count_ok(*a) + 12345)
+    with pytest.raises(ExerciseError, match="Go through the parts"):
+        check_param_count(lambda *a: count_ok(*a) - 7)
+    with pytest.raises(ExerciseError, match="return an int"):
+        check_param_count(lambda *a: "86M")
+
+
+def test_checkers_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_block_forward(block_ok)
+    check_param_count(count_ok)
+    assert torch.equal(torch.rand(3), expected)

@@ -1,0 +1,11 @@
+"""The course layer: what the notebooks import, one module per notebook (and nothing else imports it).
+
+    ui          the one widget style (controls above a figure redrawn from their values)
+    figures     drawings that two or more notebooks share
+    exercise    how a "Your turn" exercise is run and judged
+    nb00_introduction ... nb08_hybrid_and_scale
+                each notebook's drawings, widgets and exercise checkers, in that order
+
+A notebook imports its own module (`from vitlib.course import nb06_inside_vit as nb06`); a notebook
+module never imports another notebook's module. The core (`vitlib/*.py`) never imports this package.
+"""

@@ -1,0 +1,195 @@
+"""Drawings that two or more notebooks share: pure functions that take arrays and return a `Figure`.
+
+Nothing here runs a model: `vitlib.probes` computes, these functions draw, and the widgets of
+`vitlib.course.ui` and the notebook modules wire controls to both. A drawing used by one notebook
+only lives in that notebook's module (`vitlib.course.nbNN_*`).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["Figure", "as_hwc", "show_image", "plot_images", "plot_maps", "plot_pos_similarity", "plot_seed_bars",
+           "family_style", "plot_history", "plot_confusion_matrix"]
+
+
+def as_hwc(image) -> np.ndarray:
+    """Any one image -> numpy (H, W, C): accepts torch or numpy, (C, H, W), (H, W, C) or (H, W)."""
+    a = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    a = a.astype(np.float32)
+    if a.ndim == 2:
+        return a[:, :, None]
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        return np.moveaxis(a, 0, -1)  # (C, H, W) -> (H, W, C)
+    if a.ndim == 3 and a.shape[-1] in (1, 3):
+        return a
+    raise ValueError(f"expected one image as (C, H, W), (H, W, C) or (H, W) with C = 1 or 3, got shape {a.shape}")
+
+
+def show_image(ax, image_hwc: np.ndarray, **kwargs):
+    """imshow for (H, W, 1) grey or (H, W, 3) colour images with values in [0, 1]."""
+    if image_hwc.shape[-1] == 1:
+        return ax.imshow(image_hwc[:, :, 0], cmap="gray", vmin=0, vmax=1, **kwargs)
+    return ax.imshow(np.clip(image_hwc, 0, 1), **kwargs)
+
+
+def plot_images(images, titles=None, suptitle: str | None = None, size: float = 2.6) -> Figure:
+    """A row of images (each (C, H, W), (H, W, C) or (H, W), values in [0, 1]) with titles, axes in pixels."""
+    images = [as_hwc(im) for im in images]
+    titles = list(titles) if titles is not None else [""] * len(images)
+    fig = Figure(figsize=(size * len(images), size + 0.6), layout="constrained")
+    axes = fig.subplots(1, len(images), squeeze=False)[0]
+    for ax, im, title in zip(axes, images, titles):
+        show_image(ax, im, interpolation="nearest")
+        ax.set_title(title)
+        ax.set_xlabel("x (pixels)")
+    axes[0].set_ylabel("y (pixels)")
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_maps(maps, titles=None, suptitle: str | None = None, vmin: float = -1.0, vmax: float = 1.0,
+              cmap: str = "RdBu_r", colorbar_label: str = "value", size: float = 2.2) -> Figure:
+    """A row of K maps (K, G, G) over the patch grid, one shared colour scale and colour bar.
+
+    Default: a diverging colour map over the fixed range [-1, 1] (e.g. channels of a position embedding).
+    """
+    maps = np.asarray(maps.detach().cpu() if hasattr(maps, "detach") else maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"expected maps of shape (K, G, G), got {maps.shape}")
+    titles = list(titles) if titles is not None else [""] * len(maps)
+    fig = Figure(figsize=(size * len(maps) + 1.0, size + 0.7), layout="constrained")
+    axes = fig.subplots(1, len(maps), squeeze=False)[0]
+    for ax, m, title in zip(axes, maps, titles):
+        im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("patch column")
+    axes[0].set_ylabel("patch row")
+    fig.colorbar(im, ax=list(axes), label=colorbar_label, shrink=0.9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_pos_similarity(sim, title: str | None = None) -> Figure:
+    """Figure 7 (centre): sim (G, G, G, G) drawn as a G x G grid of G x G tiles.
+
+    Tile (i, j) shows the cosine similarity of patch (i, j)'s position embedding with every
+    patch's; diverging colours, fixed range [-1, 1], one colour bar.
+    """
+    sim = np.asarray(sim.detach().cpu() if hasattr(sim, "detach") else sim, dtype=np.float32)
+    if sim.ndim != 4 or len(set(sim.shape)) != 1:
+        raise ValueError(f"expected similarities of shape (G, G, G, G), got {sim.shape}; "
+                         "use vitlib.probes.pos_embed_similarity")
+    g = sim.shape[0]
+    step = g + 1  # one blank pixel between tiles
+    canvas = np.full((g * step - 1, g * step - 1), np.nan, dtype=np.float32)
+    for i in range(g):
+        for j in range(g):
+            canvas[i * step : i * step + g, j * step : j * step + g] = sim[i, j]
+    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
+    im = ax.imshow(canvas, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+    ticks = [i * step + (g - 1) / 2 for i in range(g)]
+    ax.set_xticks(ticks, [str(i + 1) for i in range(g)])
+    ax.set_yticks(ticks, [str(i + 1) for i in range(g)])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_xlabel("Input patch column")
+    ax.set_ylabel("Input patch row")
+    ax.set_title(title or f"Position embedding similarity ({g} x {g} patches)")
+    fig.colorbar(im, ax=ax, label="cosine similarity", shrink=0.85)
+    return fig
+
+
+def plot_seed_bars(labels, accuracies, title: str | None = None, ylabel: str = "test accuracy (%)") -> Figure:
+    """One bar per variant: mean over seeds, error bar = std, one dot per seed (notebook 05's ablations).
+
+    labels: (K,) names; accuracies: (K, S) in [0, 1].
+    """
+    acc = np.atleast_2d(np.asarray(accuracies, dtype=float))
+    if acc.shape[0] != len(labels):
+        raise ValueError(f"{len(labels)} labels for {acc.shape[0]} rows of accuracies; pass one row per label")
+    mean, std = 100 * acc.mean(axis=1), 100 * acc.std(axis=1)
+    fig = Figure(figsize=(1.6 + 1.3 * len(labels), 3.8), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(labels))
+    ax.bar(x, mean, yerr=std if acc.shape[1] > 1 else None, capsize=4, color=[f"C{i}" for i in x], alpha=0.7)
+    for i in x:
+        ax.plot(np.full(acc.shape[1], i), 100 * acc[i], "k.", ms=6)
+        ax.text(i, mean[i], f"{mean[i]:.1f}", ha="center", va="bottom", fontsize=9)
+    low = max(0.0, float(100 * acc.min()) - 5)
+    ax.set_ylim(low, 100.5)
+    ax.set_xticks(x, labels)
+    ax.set(ylabel=ylabel, title=title or f"mean ± std over {acc.shape[1]} seed(s); dots: single seeds")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+_FAMILY_STYLE = {"ViT": ("tab:blue", "o"), "CNN": ("tab:orange", "s"), "hybrid": ("tab:green", "^"),
+                 "Hybrid": ("tab:green", "^")}
+
+
+def family_style(name: str, i: int):
+    return _FAMILY_STYLE.get(name, (f"C{i}", "o"))
+
+
+def plot_history(history, title: str | None = None) -> Figure:
+    """Loss and accuracy per epoch, train and test, of a `vitlib.train.History`: a Figure with two panels."""
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    epochs = np.arange(1, history.epochs + 1)
+    for ax, key, name in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "acc", "accuracy")):
+        ax.plot(epochs, getattr(history, f"train_{key}"), marker=".", label="train")
+        test = np.asarray(getattr(history, f"test_{key}"), dtype=float)
+        if test.size and not np.isnan(test).all():
+            ax.plot(epochs, test, marker=".", label="test")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.set_title(f"{name} per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ax_acc.set_ylim(0, 1.02)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_confusion_matrix(
+    confusion: np.ndarray, class_names: list[str] | None = None, normalize: bool = False, title: str | None = None
+) -> Figure:
+    """Draw a (K, K) confusion matrix (rows = true class, columns = predicted): -> Figure.
+
+    normalize=True divides each row by its total, so the diagonal is the per-class recall.
+    """
+    cm = np.asarray(confusion, dtype=float)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"a confusion matrix must be square (K, K), got shape {cm.shape}")
+    k = cm.shape[0]
+    names = class_names if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"{len(names)} class names for a {k} x {k} confusion matrix; pass {k} names")
+    if normalize:
+        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig = Figure(figsize=(1.0 + 0.45 * k, 0.6 + 0.45 * k), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, label="fraction of the true class" if normalize else "images")
+    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right" if max(map(len, names)) > 2 else "center")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"))
+    if k <= 20:
+        threshold = cm.max() / 2
+        for i in range(k):
+            for j in range(k):
+                text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > threshold else "black")
+    return fig

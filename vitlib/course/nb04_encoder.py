@@ -1,0 +1,334 @@
+"""Notebook 04 (encoder): the drawing, widget and exercise checkers the notebook uses.
+
+    plot_vit_cost         compute and attention memory of a ViT against its sequence length
+    vit_cost_widget       a ViT's hyperparameters -> tokens, parameters, FLOPs, memory (Table 1's presets)
+    check_block_forward   exercise: the pre-norm encoder block, Eq. 2-3
+    check_param_count     exercise: a ViT's exact parameter count
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import torch
+from ipywidgets import widgets
+from matplotlib.figure import Figure
+from torch import nn
+
+from ..attention import MultiHeadSelfAttention
+from ..cost import count_params, summary
+from ..encoder import MLP
+from ..model import PRESETS, ViTConfig
+from .exercise import ExerciseError, name_the_mistake, passed, run_answer
+from .ui import SliderFigure
+
+__all__ = ["plot_vit_cost", "vit_cost_widget", "check_block_forward", "check_param_count"]
+
+
+# ------------------------------ drawings
+
+
+def plot_vit_cost(tokens, flops_attention, flops_other, memory_bytes, current_tokens: int,
+                  labels=None, title: str | None = None) -> Figure:
+    """Compute and memory of a ViT against its sequence length T = N + 1 (notebook 04).
+
+    tokens:          (S,) sequence lengths (one per patch size).
+    flops_attention: (S,) forward FLOPs per image in the two T x T matmuls, q k^T and A v (grow as T^2).
+    flops_other:     (S,) all other forward FLOPs (patch embedding, qkv, U_msa, MLP, head: grow as T).
+    memory_bytes:    (S,) memory of the attention matrices of all layers for one image.
+    current_tokens:  the T of the current configuration (marked). labels: (S,) e.g. "P=16".
+    """
+    t = np.asarray(tokens, dtype=float)
+    fa, fo = np.asarray(flops_attention, dtype=float), np.asarray(flops_other, dtype=float)
+    mem = np.asarray(memory_bytes, dtype=float)
+    order = np.argsort(t)
+    t, fa, fo, mem = t[order], fa[order], fo[order], mem[order]
+    labels = [labels[i] for i in order] if labels is not None else None
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    ax_f, ax_m = fig.subplots(1, 2)
+    ax_f.plot(t, (fa + fo) / 1e9, "o-", color="black", label="total")
+    ax_f.plot(t, fo / 1e9, "s--", color="tab:blue", label="linear layers (~ T)")
+    ax_f.plot(t, fa / 1e9, "^--", color="tab:red", label="q k^T and A v (~ T^2)")
+    ax_m.plot(t, mem / 2**20, "o-", color="tab:purple")
+    for ax in (ax_f, ax_m):
+        ax.axvline(current_tokens, color="tab:green", ls=":", label=f"current: T = {current_tokens}")
+        ax.set(xscale="log", yscale="log", xlabel="sequence length T = N + 1 (log axis)")
+        if labels is not None and len(t) <= 12:
+            ax2 = ax.secondary_xaxis("top")
+            ax2.set_xticks(t, labels, fontsize=7, rotation=90)
+            ax2.tick_params(which="minor", top=False)
+        ax.grid(True, which="major", alpha=0.3)
+    ax_f.set(ylabel="forward GFLOPs per image", title="compute per image")
+    ax_m.set(ylabel="MiB (float32, all layers)", title="attention matrices of one image")
+    ax_f.legend(fontsize=8)
+    ax_m.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# ------------------------------ widgets
+
+
+def vit_cost_widget(image_size: int = 224, patch_size: int = 16, dim: int = 768, depth: int = 12,
+                    heads: int = 12, mlp_ratio: float = 4.0, in_channels: int = 3,
+                    num_classes: int = 1000) -> SliderFigure:
+    """Notebook 04: what a ViT's hyperparameters cost: sequence length, parameters, FLOPs, attention memory.
+
+    Controls: `preset` (Table 1 variants, or custom), `image_size`, `patch_size`, `dim`, `depth`,
+    `heads`, `mlp_ratio` (mlp_dim = round(mlp_ratio * dim)). An invalid combination (dim not divisible
+    by heads, image size not divisible by patch size, ...) shows ViTConfig's message instead of a figure.
+    Counts come from vitlib.cost, analytically, so even ViT-H costs nothing to show.
+    """
+    def config(values):
+        mlp_dim = int(round(values["mlp_ratio"] * values["dim"]))
+        return ViTConfig(image_size=values["image_size"], patch_size=values["patch_size"], in_channels=in_channels,
+                         num_classes=num_classes, dim=values["dim"], depth=values["depth"],
+                         heads=values["heads"], mlp_dim=mlp_dim)
+
+    def draw(values):
+        if values["mlp_ratio"] <= 0:
+            raise ValueError(f"MLP ratio must be positive, got {values['mlp_ratio']}; the paper uses 4")
+        if values["image_size"] > 4096:
+            raise ValueError(f"image size {values['image_size']} is too large for this widget; use at most 4096")
+        cfg = config(values)  # ValueError with ViTConfig's message if the combination is invalid
+        cost = summary(cfg)
+        t, params, fa, flops, memory = (cost.tokens, cost.params, cost.attention_matmul_flops, cost.forward_flops,
+                                        cost.attention_memory_bytes)
+        sizes = [q for q in range(1, cfg.image_size + 1) if cfg.image_size % q == 0 and (cfg.image_size // q) ** 2 + 1 <= 20000]
+        parts = [summary(cfg.replace(patch_size=q)) for q in sizes]
+        fig = plot_vit_cost([x.tokens for x in parts], [x.attention_matmul_flops for x in parts],
+                            [x.forward_flops - x.attention_matmul_flops for x in parts],
+                            [x.attention_memory_bytes for x in parts], t, labels=[f"P={q}" for q in sizes],
+                                   title=f"{cfg.image_size} px images, D = {cfg.dim}, {cfg.depth} layers, "
+                                         f"{cfg.heads} heads, MLP {cfg.mlp_dim}: cost as the patch size changes")
+        rows = [
+            ("patches N = (H/P)<sup>2</sup>", f"{cfg.grid_size} x {cfg.grid_size} = {cfg.num_patches:,}"),
+            ("sequence length T = N + 1", f"{t:,}"),
+            ("head size D<sub>h</sub> = D / heads", f"{cfg.dim // cfg.heads}"),
+            ("MLP size", f"{cfg.mlp_dim:,}"),
+            ("parameters", f"{params:,} ({params / 1e6:.1f} M)"),
+            ("forward FLOPs per image", f"{flops / 1e9:.2f} G ({fa / flops:.0%} in q k<sup>T</sup> and A v)"),
+            ("attention matrices, one image", f"{memory / 2**20:.2f} MiB (float32; x B for a batch of B)"),
+        ]
+        table = "".join(f"<tr><td style='padding-right:1em'>{k}</td><td><b>{v}</b></td></tr>" for k, v in rows)
+        return fig, f"<table>{table}</table>"
+
+    def text(name, value, width="190px"):
+        return widgets.IntText(value=value, description=name, style={"description_width": "initial"},
+                          layout=widgets.Layout(width=width))
+
+    controls = {
+        "preset": widgets.Dropdown(options=["custom", *PRESETS], value="custom", description="preset"),
+        "image_size": text("image size", image_size),
+        "patch_size": text("patch size", patch_size),
+        "dim": text("dim D", dim),
+        "depth": widgets.IntSlider(value=depth, min=1, max=48, description="depth", continuous_update=False),
+        "heads": widgets.IntSlider(value=heads, min=1, max=32, description="heads", continuous_update=False),
+        "mlp_ratio": widgets.FloatSlider(value=mlp_ratio, min=0.5, max=8.0, step=0.5, description="MLP ratio",
+                                    continuous_update=False),
+    }
+    app = SliderFigure(controls, draw, rows=[["preset", "image_size", "patch_size", "dim"],
+                                             ["depth", "heads", "mlp_ratio"]],
+                       watch=[name for name in controls if name != "preset"])
+
+    def preset_chosen(change):
+        if change["new"] == "custom" or app._hold:  # _hold: a change made by `set` or `edited`
+            return
+        layers, d, mlp, h = PRESETS[change["new"]]
+        app.set(image_size=224, patch_size=int(change["new"].split("/")[1]), dim=d, depth=layers, heads=h,
+                mlp_ratio=mlp / d)  # one redraw; `edited` leaves the preset's name shown while _hold is set
+
+    def edited(change):
+        if not app._hold and app.controls["preset"].value != "custom":
+            with app.held():
+                app.controls["preset"].value = "custom"
+
+    controls["preset"].observe(preset_chosen, names="value")
+    for name in ("image_size", "patch_size", "dim", "depth", "heads", "mlp_ratio"):
+        controls[name].observe(edited, names="value")
+    return app
+
+
+# ------------------------------ exercise checkers
+
+
+def _random_block_parts(dim: int = 16, heads: int = 2, seed: int = 0):
+    """LayerNorms with random affine parameters, an MSA callable and an MLP, all fixed by `seed`."""
+    with torch.random.fork_rng(devices=[]):  # leave the notebook's random state alone
+        torch.manual_seed(seed)
+        norm1, norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
+        for norm in (norm1, norm2):  # random gain and bias, so swapping the two norms is visible
+            nn.init.normal_(norm.weight, 1.0, 0.5)
+            nn.init.normal_(norm.bias, 0.0, 0.5)
+        msa = MultiHeadSelfAttention(dim, heads).eval()
+        mlp = MLP(dim, 4 * dim).eval()
+    return norm1, (lambda x: msa(x)[0]), norm2, mlp
+
+
+def check_block_forward(block_forward) -> bool:
+    """Notebook 04, exercise 1: block_forward(z, norm1, attn, norm2, mlp) -> z, the pre-norm block (Eq. 2-3).
+
+    z' = z + attn(norm1(z));  out = z' + mlp(norm2(z')).   z (B, T, D) -> (B, T, D).
+    """
+    norm1, attn, norm2, mlp = _random_block_parts()
+    z = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        attempted, got = run_answer(block_forward, z, norm1, attn, norm2, mlp, name="block_forward")
+        if not attempted:
+            return False
+        expected = _block_pre_norm(z, norm1, attn, norm2, mlp)
+        mistakes = [(wrong(z, norm1, attn, norm2, mlp), message) for wrong, message in _BLOCK_MISTAKES]
+    if not isinstance(got, torch.Tensor):
+        raise ExerciseError(f"block_forward: expected a torch.Tensor, got {type(got).__name__}")
+    if got.shape != z.shape:
+        raise ExerciseError(f"block_forward: shape {tuple(got.shape)}, expected {tuple(z.shape)}: "
+                            "a block maps (B, T, D) to (B, T, D)")
+    name_the_mistake("block_forward", got, expected, mistakes)
+    return passed("block_forward", "z' = z + MSA(LN(z)), out = z' + MLP(LN(z')), the pre-norm block of Eq. 2-3")
+
+
+def _block_pre_norm(z, norm1, attn, norm2, mlp):
+    z = z + attn(norm1(z))  # Eq. 2
+    return z + mlp(norm2(z))  # Eq. 3
+
+
+def _block_post_norm(z, norm1, attn, norm2, mlp):
+    z = norm1(z + attn(z))
+    return norm2(z + mlp(z))
+
+
+def _block_no_residuals(z, norm1, attn, norm2, mlp):
+    z = attn(norm1(z))
+    return mlp(norm2(z))
+
+
+def _block_no_first_residual(z, norm1, attn, norm2, mlp):
+    z = attn(norm1(z))
+    return z + mlp(norm2(z))
+
+
+def _block_no_second_residual(z, norm1, attn, norm2, mlp):
+    z = z + attn(norm1(z))
+    return mlp(norm2(z))
+
+
+def _block_normed_residuals(z, norm1, attn, norm2, mlp):
+    n = norm1(z)
+    z = n + attn(n)
+    n = norm2(z)
+    return n + mlp(n)
+
+
+def _block_normed_first_residual(z, norm1, attn, norm2, mlp):
+    n = norm1(z)
+    z = n + attn(n)
+    return z + mlp(norm2(z))
+
+
+def _block_normed_second_residual(z, norm1, attn, norm2, mlp):
+    z = z + attn(norm1(z))
+    n = norm2(z)
+    return n + mlp(n)
+
+
+def _block_parallel(z, norm1, attn, norm2, mlp):
+    return z + attn(norm1(z)) + mlp(norm2(z))
+
+
+def _block_swapped_norms(z, norm1, attn, norm2, mlp):
+    return _block_pre_norm(z, norm2, attn, norm1, mlp)
+
+
+def _block_mlp_first(z, norm1, attn, norm2, mlp):
+    z = z + mlp(norm2(z))
+    return z + attn(norm1(z))
+
+
+_BLOCK_MISTAKES = [
+    (_block_post_norm, "this is post-norm (the original Transformer of 2017): LayerNorm after adding the residual. "
+                 "ViT normalises the input of each sub-layer and leaves the residual stream alone: "
+                 "z' = z + MSA(LN(z)) (Eq. 2)"),
+    (_block_no_residuals, "both residual connections are missing: add each sub-layer's input back, "
+                    "z' = z + MSA(LN(z)) and out = z' + MLP(LN(z'))"),
+    (_block_no_first_residual, "the first residual connection is missing: z' = z + MSA(LN(z)) (Eq. 2)"),
+    (_block_no_second_residual, "the second residual connection is missing: out = z' + MLP(LN(z')) (Eq. 3)"),
+    (_block_normed_residuals, "the residuals must carry z itself, not LN(z): z' = z + MSA(LN(z)), not LN(z) + MSA(LN(z))"),
+    (_block_normed_first_residual, "the first residual must carry z itself, not LN(z): z' = z + MSA(LN(z))"),
+    (_block_normed_second_residual, "the second residual must carry z' itself, not LN(z'): out = z' + MLP(LN(z'))"),
+    (_block_parallel, "the MLP must see z' (the output of the attention step), not z: the two steps run one after "
+                "the other (Eq. 2, then Eq. 3), not in parallel"),
+    (_block_swapped_norms, "the two LayerNorms are swapped: norm1 goes before the attention, norm2 before the MLP"),
+    (_block_mlp_first, "wrong order: attention comes first (Eq. 2), then the MLP (Eq. 3)"),
+]
+
+# What a parameter count misses when it forgets a part: (what, how many parameters it has).
+_PARAM_PARTS = [
+    ("the class token (D)", lambda c, n, pc: c.dim),
+    ("the class token's row of E_pos (it has N + 1 rows, not N)", lambda c, n, pc: c.dim),
+    ("the bias of the patch embedding E (D)", lambda c, n, pc: c.dim),
+    ("the final LayerNorm of Eq. 4 (gain and bias: 2D)", lambda c, n, pc: 2 * c.dim),
+    ("the two LayerNorms in every block (4D per block)", lambda c, n, pc: c.depth * 4 * c.dim),
+    ("the biases inside every block (qkv 3D, U_msa D, MLP mlp_dim + D)",
+     lambda c, n, pc: c.depth * (5 * c.dim + c.mlp_dim)),
+    ("the output projection U_msa of every block (D*D + D)", lambda c, n, pc: c.depth * (c.dim**2 + c.dim)),
+    ("two of the three projections q, k, v (each D*D + D per block)", lambda c, n, pc: c.depth * 2 * (c.dim**2 + c.dim)),
+    ("the second MLP layer of every block (mlp_dim*D + D)", lambda c, n, pc: c.depth * (c.mlp_dim * c.dim + c.dim)),
+    ("the classification head (D*K + K)", lambda c, n, pc: c.dim * c.num_classes + c.num_classes),
+    ("the head's bias (K)", lambda c, n, pc: c.num_classes),
+    ("the position embeddings E_pos ((N + 1) x D)", lambda c, n, pc: (n + 1) * c.dim),
+    ("the patch embedding E (P*P*C x D, plus its bias D)", lambda c, n, pc: pc * c.dim + c.dim),
+]
+
+
+def check_param_count(count_vit_params) -> bool:
+    """Notebook 04, exercise 2: count_vit_params(image_size, patch_size, in_channels, dim, depth, mlp_dim,
+    num_classes) -> int, the exact parameter count of a ViT (learned E_pos, class token, linear head).
+
+    Compared with vitlib.cost.count_params on ViT-B/16 and on a small ViT; a wrong count is matched
+    against the parts people forget (class token, LayerNorms, biases, ...).
+    """
+    configs = {
+        "ViT-B/16 (224 px, 1000 classes)": ViTConfig.preset("B/16", num_classes=1000),
+        "a small ViT (32 px, P=4, C=1, D=96, 3 blocks, MLP 200, 10 classes)":
+            ViTConfig(image_size=32, patch_size=4, in_channels=1, dim=96, depth=3, heads=3, mlp_dim=200, num_classes=10),
+    }
+    got, expected = {}, {}
+    for name, c in configs.items():
+        args = (c.image_size, c.patch_size, c.in_channels, c.dim, c.depth, c.mlp_dim, c.num_classes)
+        attempted, value = run_answer(count_vit_params, *args, name="count_vit_params")
+        if not attempted:
+            return False
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            if hasattr(value, "__index__"):  # numpy integers
+                value = int(value)
+            else:
+                raise ExerciseError(f"count_vit_params: return an int, got {type(value).__name__} ({value!r})")
+        got[name], expected[name] = value, count_params(c)
+    if got == expected:
+        return passed("count_vit_params", f"{', '.join(f'{v:,}' for v in got.values())} parameters, "
+                   "equal to vitlib.cost.count_params (and to timm for ViT-B/16)")
+    shortfall = [expected[name] - got[name] for name in configs]
+    parts = [(what, [f(c, c.num_patches, c.patch_size**2 * c.in_channels) for c in configs.values()])
+             for what, f in _PARAM_PARTS]
+    explanations = [what for what, sizes in parts if sizes == shortfall]
+    explanations += [f"{a} and {b}" for (a, sa), (b, sb) in combinations(parts, 2)
+                     if [x + y for x, y in zip(sa, sb)] == shortfall]
+    name = next(iter(configs))
+    diff = shortfall[0]
+    lines = [f"count_vit_params: {got[name]:,} for {name}, expected {expected[name]:,} "
+             f"({'short by' if diff > 0 else 'too many by'} {abs(diff):,})."]
+    if explanations:
+        lines.append("That is exactly what you get if you forgot " + "; or ".join(explanations) + ".")
+    elif diff < 0:
+        lines.append("You count something twice or too big: heads do not add parameters (q, k, v are D x D "
+                     "whatever the number of heads), and E_pos has N + 1 rows.")
+    else:
+        lines.append("Go through the parts: E and its bias, class token, E_pos, per block 2 LayerNorms, qkv, "
+                     "U_msa, 2 MLP layers (with biases), the final LayerNorm, the head.")
+    raise ExerciseError(" ".join(lines))

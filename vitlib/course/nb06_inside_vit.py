@@ -1,0 +1,472 @@
+"""Notebook 06 (inside a ViT): Figure 7's three panels, attention maps and rollout, and the exercise checkers.
+
+    plot_filter_pcs            Figure 7 (left): principal components of the patch-embedding filters
+    plot_attention_distance    Figure 7 (right): mean attention distance per head against depth
+    plot_attention_rollout     attention of one head and attention rollout over an image (Figure 6)
+    filter_pcs_widget, attention_distance_widget, attention_maps_widget: the same, with controls
+    (Figure 7, centre, is `vitlib.course.ui.pos_similarity_widget`, which notebook 07 uses too)
+    check_patch_attention      exercise: drop the [class] token, renormalise over the patch keys
+    check_head_distance        exercise: one head's mean attention distance in pixels
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib
+import numpy as np
+import torch
+from ipywidgets import widgets
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+
+from ..probes import (
+    attention_distance_per_image,
+    attention_maps,
+    attention_rollout,
+    embedding_filter_pcs,
+    mean_attention_distance,
+    patch_distances,
+    run_with_attention,
+)
+from . import figures
+from .exercise import ExerciseError, name_the_mistake, passed, run_answer
+from .ui import SliderFigure, as_model_dict, int_slider, pos_similarity_widget
+
+__all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "HeadPanel", "plot_attention_rollout",
+           "filter_pcs_widget", "pos_similarity_widget", "attention_distance_widget", "attention_maps_widget",
+           "check_patch_attention", "check_head_distance"]
+
+
+# ------------------------------ drawings
+
+
+def minmax_scale(x, axis=None) -> np.ndarray:
+    """Scale to [0, 1] by (x - min) / (max - min) over `axis` (None: all of x); constant parts become 0.5."""
+    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
+    lo, hi = x.min(axis=axis, keepdims=True), x.max(axis=axis, keepdims=True)
+    span = hi - lo
+    return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), 0.5).astype(np.float32)
+
+
+def plot_filter_pcs(pcs, n: int | None = None, variance=None, rows: int = 4, cols: int = 7,
+                    title: str | None = None, size: float = 1.25) -> Figure:
+    """Figure 7 (left): principal components of the patch-embedding filters as a rows x cols grid.
+
+    pcs: (K, P, P, C) from `vitlib.probes.embedding_filter_pcs`, component 0 first. The first `n`
+    (default all, at most rows * cols) are drawn; each is min-max scaled on its own for display (a
+    component's sign and scale are arbitrary). variance: (K,) explained-variance ratios, shown in the
+    titles. Drawn as one image of rows * cols tiles on one axes (cheap to redraw); tiles past `n` stay
+    blank, and tile i's label is a text artist with gid "tile i".
+    """
+    pcs = np.asarray(pcs.detach().cpu() if hasattr(pcs, "detach") else pcs, dtype=np.float32)
+    if pcs.ndim != 4 or pcs.shape[1] != pcs.shape[2] or pcs.shape[-1] not in (1, 3):
+        raise ValueError(f"expected components of shape (K, P, P, C) with C = 1 or 3, got {pcs.shape}; "
+                         "use vitlib.probes.embedding_filter_pcs")
+    n = len(pcs) if n is None else int(n)
+    if not 1 <= n <= min(len(pcs), rows * cols):
+        raise ValueError(f"n = {n} components, but {len(pcs)} are given and the grid has {rows * cols} tiles; "
+                         f"use 1 <= n <= {min(len(pcs), rows * cols)}")
+    shown = minmax_scale(pcs[:n], axis=(1, 2, 3))  # each component to [0, 1] on its own
+    p, c = pcs.shape[1], pcs.shape[-1]
+    gap = max(1, p // 4)  # blank pixels above each tile (its label goes there) and between tiles
+    step = p + gap
+    canvas = np.ones((rows * step, cols * step - gap, c), dtype=np.float32)  # white background
+    # one image of all tiles, not rows * cols axes: a widget redraws it on every slider move
+    fig = Figure(figsize=(size * cols + 0.3, size * rows + 0.6))
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.99 - 0.6 / (size * rows + 0.6)))
+    for i in range(n):
+        r, q = divmod(i, cols)
+        canvas[r * step + gap : (r + 1) * step, q * step : q * step + p] = shown[i]
+        label = f"PC {i + 1}" + (f" ({float(variance[i]):.0%})" if variance is not None else "")
+        ax.text(q * step + (p - 1) / 2, r * step + gap - 0.6, label, ha="center", va="bottom", fontsize=7,
+                gid=f"tile {i}")
+    figures.show_image(ax, canvas, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(f"each tile {p} x {p} px, min-max scaled on its own", fontsize=8)
+    fig.suptitle(title or f"Embedding filters: the first {n} principal components")
+    return fig
+
+
+def plot_attention_distance(distance, patch_size: int, image_size: int | None = None, highlight: int | None = None,
+                            compare=None, compare_label: str = "without renormalising", title: str | None = None,
+                            num_images: int | None = None, uniform: float | None = None) -> Figure:
+    """Figure 7 (right): mean attention distance of every head against layer depth.
+
+    distance: (L, H) pixels, one dot per head (`vitlib.probes.mean_attention_distance`).
+    highlight: a head index whose dots are drawn large and joined across layers.
+    compare: (L, H) another convention (e.g. renormalise=False), drawn as hollow markers.
+    image_size: draws the largest possible distance (the image diagonal) as a reference line.
+    uniform: the distance of uniform attention over the patches, drawn as a dashed reference line.
+    """
+    d = np.asarray(distance.detach().cpu() if hasattr(distance, "detach") else distance, dtype=np.float32)
+    if d.ndim != 2:
+        raise ValueError(f"expected distances of shape (layers, heads), got {d.shape}")
+    layers, heads = d.shape
+    if highlight is not None and not 0 <= highlight < heads:
+        raise ValueError(f"head {highlight} does not exist: this model has heads 0..{heads - 1}")
+    depth = np.arange(1, layers + 1)
+    jitter = (np.arange(heads) - (heads - 1) / 2) * min(0.3 / max(heads, 1), 0.05)  # heads side by side
+    fig = Figure(figsize=(6.0, 4.4))  # manual layout: a widget redraws this on every move
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.11, top=0.92)
+    ax = fig.add_subplot()
+    colours = matplotlib.colormaps["tab10" if heads <= 10 else "tab20"]
+    for h in range(heads):
+        x = depth + jitter[h]
+        faded = highlight is not None and h != highlight
+        ax.scatter(x, d[:, h], s=22, color=colours(h % colours.N), alpha=0.25 if faded else 0.9,
+                   label=f"head {h}", zorder=3)
+    if compare is not None:
+        c = np.asarray(compare.detach().cpu() if hasattr(compare, "detach") else compare, dtype=np.float32)
+        if c.shape != d.shape:
+            raise ValueError(f"compare has shape {c.shape}, expected {d.shape}")
+        for h in range(heads):
+            ax.scatter(depth + jitter[h], c[:, h], s=22, facecolors="none", edgecolors="gray", linewidths=0.8,
+                       label=compare_label if h == 0 else None, zorder=2)
+    if highlight is not None:
+        ax.plot(depth + jitter[highlight], d[:, highlight], "-o", color=colours(highlight % colours.N), ms=9,
+                mec="black", lw=1.5, zorder=4, label=f"head {highlight} (highlighted)")
+    if image_size is not None:
+        ax.axhline(image_size * np.sqrt(2), color="gray", ls=":", lw=1, label="image diagonal")
+    if uniform is not None:
+        ax.axhline(uniform, color="black", ls="--", lw=1, label=f"uniform attention ({uniform:.1f} px)")
+    ax.set_xticks(depth)
+    ax.set_xlim(0.5, layers + 0.5)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("Network depth (layer)")
+    ax.set_ylabel("Mean attention distance (pixels)")
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if heads <= 8:
+        ax.legend(handles, labels, fontsize=7, loc="upper left", ncols=2)
+    suffix = f", {num_images} image{'s' if num_images != 1 else ''}" if num_images is not None else ""
+    ax.set_title(title or f"Mean attention distance, patch {patch_size} px{suffix}")
+    return fig
+
+
+@dataclass
+class HeadPanel:
+    """The artists of the one-head panel of `plot_attention_rollout`, so a widget can redraw just them."""
+
+    axes: object
+    overlay: object  # the attention map drawn over the image (an AxesImage)
+    box: Rectangle  # the query patch's outline; hidden when the query is the [class] token
+    patch_size: int
+
+    def update(self, head_map, query, title: str) -> None:
+        """Show `head_map` (G, G) from `query` ((row, col), or None for the [class] token) under `title`."""
+        m = np.asarray(head_map, dtype=np.float32)
+        self.overlay.set_data(m)
+        self.overlay.set_clim(0, max(float(m.max()), 1e-8))
+        self.box.set_visible(query is not None)
+        if query is not None:
+            r, c = query
+            self.box.set_xy((c * self.patch_size - 0.5, r * self.patch_size - 0.5))
+        self.axes.set_title(title, fontsize=10)
+
+
+def plot_attention_rollout(image, rollout, patch_size: int, head_map=None, query=None, head_title: str = "",
+                           title: str | None = None, size: float = 3.0, return_head_panel: bool = False):
+    """Attention maps and attention rollout over one image (Figure 6 style) -> Figure.
+
+    image: one image; rollout (G, G): the [class] token's rolled-out attention (`probes.attention_rollout`).
+    head_map (G, G): optional, one head's attention from one query (`probes.attention_maps`), drawn in its
+    own panel with the query patch boxed (query = (row, col), or None for the [class] token).
+    Panels: input | head_map (if given) | rollout over the image | image x rollout (the paper's Figure 6).
+    return_head_panel: return (Figure, HeadPanel), the head panel's artists for a cheap redraw.
+    """
+    img = figures.as_hwc(image)
+    h, w = img.shape[:2]
+    rollout = np.asarray(rollout.detach().cpu() if hasattr(rollout, "detach") else rollout, dtype=np.float32)
+    if rollout.ndim != 2 or rollout.shape[0] * patch_size != h or rollout.shape[1] * patch_size != w:
+        raise ValueError(f"a rollout of shape {rollout.shape} with {patch_size}-pixel patches does not match "
+                         f"a {h}x{w} image")
+    panels = ["input"] + (["head"] if head_map is not None else []) + ["rollout", "masked"]
+    fig = Figure(figsize=(size * len(panels) + 0.8, size + 0.9))  # manual layout: cheaper to redraw
+    fig.subplots_adjust(left=0.05, right=0.96, bottom=0.13, top=0.76 if title else 0.84, wspace=0.5)
+    axes = dict(zip(panels, fig.subplots(1, len(panels), squeeze=False)[0]))
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)
+    grey = img.mean(axis=-1)
+    figures.show_image(axes["input"], img, interpolation="nearest")
+    axes["input"].set_title("input")
+    if head_map is not None:
+        m = np.asarray(head_map.detach().cpu() if hasattr(head_map, "detach") else head_map, dtype=np.float32)
+        ax = axes["head"]
+        ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        shown = ax.imshow(m, cmap="inferno", vmin=0, vmax=max(float(m.max()), 1e-8), alpha=0.65, extent=extent,
+                          interpolation="nearest")
+        box = ax.add_patch(Rectangle((-0.5, -0.5), patch_size, patch_size, fill=False, edgecolor="cyan", lw=2))
+        panel = HeadPanel(ax, shown, box, patch_size)
+        panel.update(m, query, head_title or "one head, one query")
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="attention weight").locator = MaxNLocator(3)
+    ax = axes["rollout"]
+    ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    shown = ax.imshow(rollout, cmap="inferno", vmin=0, vmax=max(float(rollout.max()), 1e-8), alpha=0.65,
+                      extent=extent, interpolation="bilinear")
+    ax.set_title("attention rollout ([class] token)", fontsize=10)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="rolled-out weight").locator = MaxNLocator(3)
+    mask = np.kron(minmax_scale(rollout), np.ones((patch_size, patch_size), dtype=np.float32))  # (H, W)
+    figures.show_image(axes["masked"], img * mask[:, :, None], interpolation="nearest")
+    axes["masked"].set_title("input x rollout (Figure 6)", fontsize=10)
+    for name, ax in axes.items():
+        if name != "input":  # pixel ticks on the input only: tick labels are most of the drawing time
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(f"{w} px, patches of {patch_size} px")
+    axes["input"].set_xlabel("x (pixels)")
+    axes["input"].set_ylabel("y (pixels)")
+    if title:
+        fig.suptitle(title)
+    if return_head_panel:
+        if head_map is None:
+            raise ValueError("return_head_panel=True needs a head_map to draw the head panel")
+        return fig, panel
+    return fig
+
+
+# ------------------------------ widgets
+
+
+def filter_pcs_widget(models, components: int | None = None, max_components: int = 28) -> SliderFigure:
+    """Figure 7 (left): principal components of each model's patch-embedding filters, 4 x 7 grid.
+
+    models: a ViT or a dict name -> ViT or patch-embedding weight (D, C, P, P), e.g. {"random init": m0,
+    "trained on digits": m, "what training added": w - w0}. The PCA of every entry runs once here; the
+    controls `model` (dropdown) and `components` (slider, 1..max_components) only pick what to draw.
+    Filters of P*P*C values have at most P*P*C components; asking for more shows a message.
+    """
+    models = as_model_dict(models)
+    pcs = {}
+    for name, model in models.items():
+        weight = model.patch_embed.proj.weight if isinstance(model, torch.nn.Module) else torch.as_tensor(model)
+        if weight.ndim != 4:
+            raise ValueError(f"{name}: expected a ViT or a patch-embedding weight (D, C, P, P), got shape "
+                             f"{tuple(weight.shape)}")
+        d, c, p, _ = weight.shape
+        k = min(d, p * p * c, max_components)
+        pcs[name] = (*embedding_filter_pcs(weight, n=k, return_variance=True), d, p, c)
+
+    def draw(values):
+        name, n = values["model"], values["components"]
+        comps, ratio, d, p, c = pcs[name]
+        if not 1 <= n <= len(comps):
+            raise ValueError(f"{name}: {d} filters of P*P*C = {p}*{p}*{c} = {p * p * c} values have at most "
+                             f"{len(comps)} principal components (up to {max_components} are shown); "
+                             f"choose 1..{len(comps)}")
+        fig = plot_filter_pcs(comps, n=n, variance=ratio,
+                                     title=f"{name}: first {n} principal components of the {d} embedding filters "
+                                           f"({p} x {p} x {c})")
+        message = (f"The first {n} components explain {float(ratio[:n].sum()):.0%} of the filters' variance "
+                   f"(PC 1 alone {float(ratio[0]):.0%}). Each tile is scaled to its own min..max.")
+        return fig, message
+
+    first = next(iter(pcs.values()))[0]
+    controls = {
+        "model": widgets.Dropdown(options=list(models), description="model"),
+        "components": widgets.IntSlider(value=min(components or len(first), len(first)), min=1, max=max_components,
+                                   description="components", continuous_update=False),
+    }
+    return SliderFigure(controls, draw)
+
+
+def attention_distance_widget(models, images, num_images: int | None = None) -> SliderFigure:
+    """Figure 7 (right): mean attention distance per head against depth, averaged over the first n images.
+
+    models: a ViT or a dict name -> ViT (same image size); images (B, C, H, W). Each model runs once
+    here, and the distance of every head is computed per image, with and without renormalising over the
+    patch keys (`probes.mean_attention_distance`). Controls: `model`, `images` (how many to average,
+    1..B), `head` (-1 = none, else the head to highlight), `compare` (also draw the unrenormalised
+    convention as hollow markers).
+    """
+    models = as_model_dict(models)
+    images = torch.as_tensor(images)
+    per_image = {}  # name -> (renormalised (B, L, H), unrenormalised (B, L, H), cfg)
+    for name, model in models.items():
+        _, attn = run_with_attention(model, images)  # (L, B, H, T, T)
+        cfg = model.cfg
+        both = [attention_distance_per_image(attn, cfg.patch_size, renormalise=r).transpose(0, 1).numpy()
+                for r in (True, False)]  # each (B, L, H)
+        per_image[name] = (*both, cfg)
+    most_heads = max(v[2].heads for v in per_image.values())
+
+    def draw(values):
+        name, n, head = values["model"], values["images"], values["head"]
+        renorm, raw, cfg = per_image[name]
+        if not 1 <= n <= len(renorm):
+            raise ValueError(f"average over 1..{len(renorm)} images, not {n}")
+        if head >= cfg.heads:
+            raise ValueError(f"{name} has {cfg.heads} heads (0..{cfg.heads - 1}); there is no head {head}")
+        d = renorm[:n].mean(0)  # (L, H)
+        uniform = float(patch_distances(cfg.grid_size, cfg.patch_size).mean())  # every patch key weighted 1/N
+        fig = plot_attention_distance(d, cfg.patch_size, cfg.image_size, highlight=None if head < 0 else head,
+                                             uniform=uniform,
+                                             compare=raw[:n].mean(0) if values["compare"] else None,
+                                             num_images=n,
+                                             title=f"{name}: mean attention distance, {n} image{'s' * (n != 1)}")
+        first, last = d[0], d[-1]
+        message = (f"Uniform attention would give {uniform:.1f} px. "
+                   f"Layer 1: heads from {first.min():.1f} to {first.max():.1f} px; layer {len(d)}: "
+                   f"{last.min():.1f} to {last.max():.1f} px (mean {first.mean():.1f} -> {last.mean():.1f} px). "
+                   f"A {cfg.image_size} px image with {cfg.patch_size} px patches.")
+        if head >= 0:
+            message += " Head " + str(head) + ": " + ", ".join(f"{x:.1f}" for x in d[:, head]) + " px by layer."
+        return fig, message
+
+    b = len(images)
+    controls = {
+        "model": widgets.Dropdown(options=list(models), description="model"),
+        "images": widgets.IntSlider(value=min(num_images or b, b), min=1, max=b, description="images averaged",
+                               continuous_update=False, style={"description_width": "initial"}),
+        "head": widgets.Dropdown(options=[("none", -1)] + [(f"head {h}", h) for h in range(most_heads)], value=-1,
+                            description="highlight"),
+        "compare": widgets.Checkbox(value=False, description="also without renormalising", indent=False),
+    }
+    return SliderFigure(controls, draw, rows=[["images", "head"], ["model", "compare"]])
+
+
+def attention_maps_widget(model, images, labels=None, class_names=None) -> SliderFigure:
+    """Attention maps and attention rollout (Figure 6) of one model over a few images.
+
+    The model runs once here; attention rollout (`probes.attention_rollout`) is computed once per image.
+    Controls: `image`, `layer` (1..L), `head` (0..H-1), `query` (a patch index in raster order, or -1 for
+    the [class] token). Panels: the input, the chosen head's map from the query (`probes.attention_maps`),
+    the rollout over the image and the image masked by it. Moving `layer`, `head` or `query` updates the
+    head panel of the current figure in place (so `.figure` may stay the same object; `.canvas.value`,
+    the PNG shown, changes); moving `image` builds a new figure.
+    """
+    cfg = model.cfg
+    images = torch.as_tensor(images)
+    logits, attn = run_with_attention(model, images)  # (L, B, H, T, T)
+    rollout = attention_rollout(list(attn)).numpy()  # (B, G, G)
+    preds = logits.argmax(-1).tolist()
+    g, p, n = cfg.grid_size, cfg.patch_size, cfg.num_patches
+    names = class_names or [str(i) for i in range(max(cfg.num_classes, 1))]
+
+    shown = {"image": None, "figure": None, "panel": None}  # the current image's figure, updated in place
+
+    def draw(values):
+        b, layer, head, query = values["image"], values["layer"], values["head"], values["query"]
+        if not (0 <= b < len(images) and 1 <= layer <= cfg.depth and 0 <= head < cfg.heads and -1 <= query < n):
+            raise ValueError(f"image must be in 0..{len(images) - 1}, layer in 1..{cfg.depth}, head in "
+                             f"0..{cfg.heads - 1}, query in -1..{n - 1} (-1 = the [class] token)")
+        maps = attention_maps(attn[layer - 1, b:b + 1, head:head + 1], query)[0, 0].numpy()  # (G, G)
+        where = None if query == -1 else divmod(query, g)
+        who = "[class]" if query == -1 else f"patch {query} (row {where[0]}, col {where[1]})"
+        head_title = f"layer {layer}, head {head}\nquery {who}"
+        if shown["image"] != b:  # a new image: a new figure (the rollout panels change)
+            truth = f"label {names[int(labels[b])]}, " if labels is not None else ""
+            shown["figure"], shown["panel"] = plot_attention_rollout(
+                images[b], rollout[b], p, head_map=maps, query=where, head_title=head_title,
+                title=f"image {b} ({truth}predicted {names[preds[b]]})", return_head_panel=True)
+            shown["image"] = b
+        # the same image: only the head panel changes. Updating its artists is several times faster than
+        # building a new figure (creating axes and tick labels is most of matplotlib's time here).
+        shown["panel"].update(maps, where, head_title)
+        fig = shown["figure"]
+        row = attn[layer - 1, b, head, 0 if query == -1 else 1 + query]  # (T,)
+        message = (f"Layer {layer}, head {head}, query {who}: {float(row[1:].sum()):.0%} of the weight on the "
+                   f"{n} patches, {float(row[0]):.0%} on the [class] key. Rollout: all {cfg.depth} layers, heads "
+                   "averaged, residual added (A + I, rows renormalised), multiplied through.")
+        return fig, message
+
+    controls = {
+        "image": int_slider("image", 0, len(images) - 1, 0, "300px"),
+        "layer": int_slider("layer", 1, cfg.depth, 1, "300px"),
+        "head": int_slider("head", 0, cfg.heads - 1, 0, "300px"),
+        "query": int_slider("query patch", -1, n - 1, (g // 2) * g + g // 2, "300px"),
+    }
+    return SliderFigure(controls, draw, rows=[["image", "layer"], ["head", "query"]])
+
+
+# ------------------------------ exercise checkers
+
+
+def _random_attention(b: int = 2, h: int = 3, g: int = 3, seed: int = 0) -> torch.Tensor:
+    """(B, H, T, T) attention weights with T = 1 + g*g, rows summing to 1, the [class] key weighted heavily."""
+    gen = torch.Generator().manual_seed(seed)
+    scores = torch.randn(b, h, 1 + g * g, 1 + g * g, generator=gen)
+    scores[..., 0] += 1.5  # the class-token key gets a lot of weight, so dropping it without renormalising shows
+    return scores.softmax(dim=-1)
+
+
+def check_patch_attention(fn) -> bool:
+    """Notebook 06, exercise 1: fn(attn) -> (B, H, N, N): drop the [class] token as query and key, renormalise.
+
+    attn (B, H, T, T) with T = 1 + N, the [class] token first; each row of the answer sums to 1.
+    """
+    attn = _random_attention()
+    attempted, got = run_answer(fn, attn, name="patch_attention")
+    if not attempted:
+        return False
+    if not isinstance(got, torch.Tensor):
+        raise ExerciseError(f"patch_attention: return a torch.Tensor, got {type(got).__name__}")
+    b, h, t, _ = attn.shape
+    patches = attn[:, :, 1:, 1:]
+    expected = patches / patches.sum(-1, keepdim=True)
+    if got.shape != expected.shape:
+        hint = ""
+        if got.shape == (b, h, t, t - 1):
+            hint = " You dropped the [class] key but kept the [class] query row: slice attn[:, :, 1:, 1:]."
+        elif got.shape == (b, h, t - 1, t):
+            hint = " You dropped the [class] query but kept the [class] key column: slice attn[:, :, 1:, 1:]."
+        elif got.shape == attn.shape:
+            hint = " The [class] token (index 0) must go, as query (rows) and as key (columns)."
+        raise ExerciseError(f"patch_attention: shape {tuple(got.shape)}, expected (B, H, N, N) = "
+                            f"{tuple(expected.shape)}.{hint}")
+    name_the_mistake("patch_attention", got, expected, [
+        (patches, "you dropped the [class] token but did not renormalise: each row now sums to less than 1 "
+                  f"(here {patches.sum(-1).mean():.2f} on average). Divide each row by its sum over the patch keys"),
+        (patches / patches.sum(-2, keepdim=True), "you renormalised the columns: divide each *row* (one query) "
+                                                  "by its sum over the keys, sum(dim=-1, keepdim=True)"),
+        (attn[:, :, :-1, :-1] / attn[:, :, :-1, :-1].sum(-1, keepdim=True),
+         "you dropped the last token; the [class] token is the first one (index 0)"),
+        (patches.softmax(-1), "these are weights already: renormalise by dividing by the row sums, not with a "
+                              "second softmax"),
+    ])
+    return passed("patch_attention", "[class] token dropped as query and key, each query's weights renormalised "
+                                  "over the patch keys (rows sum to 1)")
+
+
+def check_head_distance(fn) -> bool:
+    """Notebook 06, exercise 2: fn(attn_head, patch_size) -> the mean attention distance of one head, in pixels.
+
+    attn_head (T, T): one image, one head, T = 1 + G*G with the [class] token first. The paper's
+    convention: [class] excluded as query and key, weights renormalised over the patch keys,
+    distance between patch centres in pixels, weighted by the attention, averaged over the queries.
+    """
+    attn = _random_attention(b=1, h=1, g=4, seed=1)  # (1, 1, 17, 17)
+    p = 8
+    attempted, got = run_answer(fn, attn[0, 0].clone(), p, name="head_distance")
+    if not attempted:
+        return False
+    if isinstance(got, torch.Tensor):
+        if got.numel() != 1:
+            raise ExerciseError(f"head_distance: return one number (a 0-d tensor or a float), got shape "
+                                f"{tuple(got.shape)}; average the per-query distances with .mean()")
+        got = got.item()
+    if not isinstance(got, (int, float)):
+        raise ExerciseError(f"head_distance: return a number, got {type(got).__name__}")
+    expected = mean_attention_distance(attn, p).item()
+    dist = patch_distances(4, p)
+    patches = attn[0, 0, 1:, 1:]
+    renorm = patches / patches.sum(-1, keepdim=True)
+    mistakes = {
+        (patches * dist).sum(-1).mean().item():
+            "you did not renormalise: after dropping the [class] key, divide each row by its sum over the patch "
+            "keys (this convention pulls heads that attend to [class] toward 0)",
+        (renorm * dist / p).sum(-1).mean().item():
+            f"your distance is in patches (grid units); multiply by the patch size P = {p} to get pixels",
+        (renorm * dist).sum(-1).max().item(): "you took the largest per-query distance; average over the queries",
+        (renorm * dist).sum(-1).sum().item(): "you summed over the queries; average them (.mean())",
+        dist.mean().item(): "that is the distance with uniform attention: weight each distance by the attention",
+    }
+    if abs(got - expected) <= 1e-4 * max(1.0, abs(expected)):
+        return passed("head_distance", f"{got:.3f} px, the weighted distance to the patch keys averaged over the "
+                                    "queries, with the weights renormalised over the patches")
+    for value, message in mistakes.items():
+        if abs(got - value) <= 1e-4 * max(1.0, abs(value)):
+            raise ExerciseError(f"head_distance: {message}")
+    raise ExerciseError(f"head_distance: got {got:.4f} px, expected {expected:.4f} px. Steps: drop row and column 0, "
+                        "renormalise the rows, weight the distances between patch centres (in pixels) by the "
+                        "weights, sum over the keys, average over the queries")
