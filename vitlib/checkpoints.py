@@ -34,55 +34,14 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from .data import download_file, file_digest, verify_download
+from .files import download_file, file_digest, read_secure, verify_download, write_atomic
 from .model import ViT, ViTConfig
 
-__all__ = ["save", "load", "write_atomic", "read_secure", "pretrained", "available_pretrained", "manifest",
+__all__ = ["save", "load", "pretrained", "available_pretrained", "manifest",
            "PUBLIC_WEIGHTS", "download_weights", "from_hf", "hf_config_to_vit_config", "from_timm",
            "from_google_npz", "FORMAT"]
 
 FORMAT = "vitlib-checkpoint-v1"
-
-
-def write_atomic(obj, path: str | os.PathLike) -> Path:
-    """torch.save(obj) to `path` atomically: a temporary file in the same folder, flushed to
-    disk, then renamed over `path`. An interruption (an error, Ctrl-C) never leaves a
-    half-written file behind: `path` holds the old content or the new, and no temp file stays."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def read_secure(path: str | os.PathLike, map_location="cpu"):
-    """torch.load(path, weights_only=True): only tensors and plain values come back, no code runs.
-
-    A missing file raises FileNotFoundError; a truncated or corrupt file, or one holding
-    other objects, raises ValueError saying so.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; check the path (save one with vitlib.checkpoints.save)")
-    corrupt = f"{path} is corrupt or truncated (or not a PyTorch file); re-create it, or re-download it and check its sha256"
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
-        raise ValueError(corrupt)
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise ValueError(f"{corrupt} ({err})") from err
-    except Exception as err:  # an unpickler refusal: the file holds objects other than tensors
-        raise ValueError(f"{path} holds more than tensors and plain values; refusing to load it ({err})") from err
 
 
 def save(model: ViT, path: str | os.PathLike, **meta) -> Path:
@@ -160,7 +119,7 @@ def pretrained(name: str = "fractal-vit", return_meta: bool = False):
 
 # The paper's checkpoints as published by google-research/vision_transformer (vit_jax), .npz layout.
 # sha256 None: we could not obtain the published file here (no network) to pin its digest, so the
-# first download records it (see data.download_file) and every later load is checked against that.
+# first download records it (see files.download_file) and every later load is checked against that.
 PUBLIC_WEIGHTS = {
     "ViT-B_16-i21k": dict(url="https://storage.googleapis.com/vit_models/imagenet21k/ViT-B_16.npz", sha256=None,
                           about="ViT-B/16 pretrained on ImageNet-21k at 224 px (21,843 classes, pre_logits head)"),
