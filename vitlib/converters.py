@@ -117,12 +117,14 @@ def _layout_hint(keys) -> str:
 def _tensors(checkpoint, source: str) -> dict[str, torch.Tensor]:
     """The source's tensors by name; a training checkpoint that wraps them is refused with the fix."""
     if not isinstance(checkpoint, Mapping):
-        raise ValueError(f"{source}: expected a model or a state dict (name -> tensor), got a {type(checkpoint).__name__}")
+        raise ValueError(f"{source}: expected a model or a state dict (name -> tensor), "
+                         f"got a {type(checkpoint).__name__}")
     wrapped = [k for k, v in checkpoint.items() if isinstance(v, Mapping)]
     if wrapped:
         raise ValueError(f"{source}: the entries {_names(wrapped)} hold dicts, not tensors: a training checkpoint "
                          f"that wraps the weights; pass the state dict inside it, e.g. checkpoint[{wrapped[0]!r}]")
-    others = [k for k, v in checkpoint.items() if not isinstance(v, (torch.Tensor, np.ndarray))]
+    others = [k for k, v in checkpoint.items()
+              if not (isinstance(v, torch.Tensor) or isinstance(v, np.ndarray) and v.dtype.kind in "fiub")]
     if others:
         raise ValueError(f"{source}: the entries {_names(others)} are not tensors; pass a state dict (name -> tensor)")
     return {k: torch.as_tensor(v) for k, v in checkpoint.items()}
@@ -152,8 +154,8 @@ def _heads_from_presets(dim: int, mlp_dim: int, source: str, example: str) -> in
     """Heads of the presets of width (D, MLP size): a state dict does not store them."""
     heads = {h for _, d, m, h in PRESETS.values() if (d, m) == (dim, mlp_dim)}
     if len(heads) != 1:
-        raise ValueError(f"{source}: the number of heads is not stored in a state dict, and D={dim}, MLP size {mlp_dim} "
-                         f"match no preset; pass heads=, e.g. {example}, or pass the source model itself")
+        raise ValueError(f"{source}: the number of heads is not stored in a state dict, and D={dim}, "
+                         f"MLP size {mlp_dim} match no preset; pass heads=, e.g. {example}, or pass the source model")
     return heads.pop()
 
 
@@ -162,7 +164,8 @@ def _make_config(source: str, found: dict, known: dict, overrides: dict) -> ViTC
     An override that contradicts the source is refused (it could only load into a different model)."""
     for name, value in overrides.items():
         if name not in ViTConfig.__dataclass_fields__:
-            raise ValueError(f"{source}: {name!r} is not a ViTConfig field; use one of {', '.join(ViTConfig.__dataclass_fields__)}")
+            fields = ", ".join(ViTConfig.__dataclass_fields__)
+            raise ValueError(f"{source}: {name!r} is not a ViTConfig field; use one of {fields}")
         if name in known and value != found[name]:
             raise ValueError(f"{source}: {name}={value!r} contradicts the checkpoint, which has {name}={found[name]!r} "
                              f"(from {known[name]}); leave {name}= out")
@@ -171,9 +174,10 @@ def _make_config(source: str, found: dict, known: dict, overrides: dict) -> ViTC
 
 def _gelu_kind(act: torch.nn.Module, source: str) -> str:
     """'exact' or 'tanh' from an activation module (torch's nn.GELU or timm's GELU / GELUTanh)."""
-    approximate = getattr(act, "approximate", None)
-    kind = {"none": "exact", "tanh": "tanh"}.get(approximate) if approximate else \
-        {"GELU": "exact", "GELUTanh": "tanh"}.get(type(act).__name__)
+    if isinstance(act, torch.nn.GELU):
+        kind = {"none": "exact", "tanh": "tanh"}.get(act.approximate)
+    else:
+        kind = {"GELU": "exact", "GELUTanh": "tanh"}.get(type(act).__name__)
     if kind is None:
         raise ValueError(f"{source}: the MLP's activation is {type(act).__name__}, not GELU; vitlib's ViT supports exact "
                          "and tanh GELU only")
@@ -182,9 +186,10 @@ def _gelu_kind(act: torch.nn.Module, source: str) -> str:
 
 # ----------------------------------------------------------------------------- timm
 
-TIMM_HINTS = [(r"\.ls[12]\.", "LayerScale"), (r"^reg_token$", "register tokens"), (r"\.[qk]_norm\.", "query/key norms"),
-              (r"^norm_pre\.", "a LayerNorm before the encoder (CLIP-style)"), (r"^attn_pool\.", "attention pooling"),
-              (r"^pre_logits\.", "a pre-logits layer"), (r"^patch_embed\.norm\.", "a LayerNorm after the patch embedding")]
+TIMM_HINTS = [(r"\.ls[12]\.", "LayerScale"), (r"^reg_token$", "register tokens"),
+              (r"\.[qk]_norm\.", "query/key norms"), (r"^norm_pre\.", "a LayerNorm before the encoder (CLIP-style)"),
+              (r"^attn_pool\.", "attention pooling"), (r"^pre_logits\.", "a pre-logits layer"),
+              (r"^patch_embed\.norm\.", "a LayerNorm after the patch embedding")]
 TIMM_POOL = {"token": "cls", "avg": "mean"}
 
 
@@ -510,8 +515,8 @@ def from_google_npz(path_or_arrays, gelu: str = "tanh", **config) -> ViT:
                          "is not supported; vitlib's ViT takes the pure ViT checkpoints, e.g. ViT-B_16.npz)")
     attn0 = "Transformer/encoderblock_0/MultiHeadDotProductAttention_1"
     pos_key = "Transformer/posembed_input/pos_embedding"
-    _require(t, ["embedding/kernel", pos_key, f"{attn0}/query/kernel", "Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel"],
-             source)
+    fc1_key = "Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel"
+    _require(t, ["embedding/kernel", pos_key, f"{attn0}/query/kernel", fc1_key], source)
     kernel, pos, query = t["embedding/kernel"], t[pos_key], t[f"{attn0}/query/kernel"]
     if kernel.ndim != 4 or kernel.shape[0] != kernel.shape[1]:
         raise _shape_error(source, "embedding/kernel", kernel.shape, "(P, P, C, D)", "not a ViT patch embedding")
@@ -524,7 +529,7 @@ def from_google_npz(path_or_arrays, gelu: str = "tanh", **config) -> ViT:
     has_pre_logits = "pre_logits/kernel" in t
     found = {"image_size": _grid(pos.shape[1], int(class_token), source, pos_key, "a non-square image") * patch,
              "patch_size": patch, "in_channels": kernel.shape[2], "dim": dim, "depth": depth, "heads": query.shape[1],
-             "mlp_dim": t["Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel"].shape[1], "class_token": class_token,
+             "mlp_dim": t[fc1_key].shape[1], "class_token": class_token,
              "pool": "cls" if class_token else "mean", "final_norm": "before_pool", "gelu": gelu, "norm_eps": 1e-6,
              "num_classes": t["head/kernel"].shape[1] if "head/kernel" in t else 0,
              "head": "mlp" if has_pre_logits else "linear",
