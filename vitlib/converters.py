@@ -360,17 +360,20 @@ def _vit_pytorch_module(model, source: str) -> tuple[dict, dict]:
     """What a vit-pytorch ViT knows that its state dict does not: heads, dim_head, pooling, patch size."""
     try:
         attention = model.transformer.layers[0][0]
-        heads, dim_head = attention.heads, round(attention.scale ** -2)
-        patch, pool = model.patch_size, model.pool
+        heads, dim_head, pool = attention.heads, round(attention.scale ** -2), model.pool
     except (AttributeError, IndexError, TypeError) as err:
         raise ValueError(f"{source}: this model does not look like vit-pytorch's ViT ({err}); "
                          "pass its state dict and heads= instead") from err
-    patch = patch if isinstance(patch, int) else patch[0] if patch[0] == patch[1] else None
-    if patch is None:
-        raise ValueError(f"{source}: patch_size={model.patch_size} is not square; vitlib's ViT has square patches")
     where = "the vit-pytorch model"
-    return ({"heads": heads, "dim_head": dim_head, "pool": pool, "patch_size": patch},
-            {"heads": f"{where}'s heads", "pool": f"{where}'s pool={pool!r}", "patch_size": f"{where}'s patch_size"})
+    found = {"heads": heads, "dim_head": dim_head, "pool": pool}
+    known = {"heads": f"{where}'s heads", "pool": f"{where}'s pool={pool!r}"}
+    patch = getattr(model, "patch_size", None)  # (P, P) in recent versions
+    if patch is not None:
+        if not isinstance(patch, int) and patch[0] != patch[1]:
+            raise ValueError(f"{source}: patch_size={patch} is not square; vitlib's ViT has square patches")
+        found["patch_size"] = patch if isinstance(patch, int) else patch[0]
+        known["patch_size"] = f"{where}'s patch_size"
+    return found, known
 
 
 def from_vit_pytorch(model_or_state_dict, heads: int | None = None, **config) -> ViT:
