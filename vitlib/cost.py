@@ -23,9 +23,10 @@ def count_params(cfg: ViTConfig) -> int:
     embed = patch * d + d  # E and its bias
     if cfg.patch_embed_norm:
         embed += 2 * patch + 2 * d
-    embed += d  # class token
+    if cfg.class_token:
+        embed += d
     if cfg.pos_embed == "learned":
-        embed += (cfg.num_patches + 1) * d
+        embed += cfg.num_tokens * d  # one row per token: 1 + N, or N without a class token
     qkv = 3 * d * d + (3 * d if cfg.qkv_bias else 0)
     block = 2 * d + qkv + d * d + d + 2 * d + d * m + m + m * d + d  # LN, qkv, U_msa, LN, MLP
     head = 0
@@ -37,7 +38,7 @@ def count_params(cfg: ViTConfig) -> int:
 
 def forward_flops(cfg: ViTConfig) -> int:
     """Matmul FLOPs of one forward pass for one image."""
-    n, t, d, m = cfg.num_patches, cfg.num_patches + 1, cfg.dim, cfg.mlp_dim
+    n, t, d, m = cfg.num_patches, cfg.num_tokens, cfg.dim, cfg.mlp_dim
     embed = 2 * n * cfg.patch_size**2 * cfg.in_channels * d
     attention = 2 * t * d * 3 * d + 2 * t * t * d * 2 + 2 * t * d * d  # qkv, q k^T and A v, U_msa
     mlp = 2 * t * d * m * 2
@@ -52,13 +53,13 @@ def train_flops(cfg: ViTConfig) -> int:
 def attention_matmul_flops(cfg: ViTConfig) -> int:
     """FLOPs of one image's forward pass spent in the two T x T matmuls, q k^T and A v, over all
     heads and layers: the part of `forward_flops` that grows as T^2."""
-    t = cfg.num_patches + 1
+    t = cfg.num_tokens
     return cfg.depth * 2 * (2 * t * t * cfg.dim)
 
 
 def attention_memory_bytes(cfg: ViTConfig, batch_size: int = 1, bytes_per_value: int = 4) -> int:
     """Memory of the attention matrices (B, H, T, T) of all layers, as kept for backward."""
-    t = cfg.num_patches + 1
+    t = cfg.num_tokens
     return cfg.depth * batch_size * cfg.heads * t * t * bytes_per_value
 
 
@@ -66,7 +67,7 @@ def attention_memory_bytes(cfg: ViTConfig, batch_size: int = 1, bytes_per_value:
 class CostSummary:
     """What one image costs a ViT (see `summary`)."""
 
-    tokens: int  # sequence length T = N + 1
+    tokens: int  # sequence length T: N + 1 with a class token, N without
     params: int
     forward_flops: int
     attention_matmul_flops: int  # the part of forward_flops in q k^T and A v
@@ -75,6 +76,6 @@ class CostSummary:
 
 def summary(cfg: ViTConfig) -> CostSummary:
     """Sequence length, parameters, forward FLOPs (and their T^2 part) and attention memory of one image."""
-    return CostSummary(tokens=cfg.num_patches + 1, params=count_params(cfg), forward_flops=forward_flops(cfg),
+    return CostSummary(tokens=cfg.num_tokens, params=count_params(cfg), forward_flops=forward_flops(cfg),
                        attention_matmul_flops=attention_matmul_flops(cfg),
                        attention_memory_bytes=attention_memory_bytes(cfg))

@@ -28,6 +28,7 @@ def at_resolution(model: ViT, image_size: int, mode: str = "bilinear", align_cor
     state = copy.deepcopy(model.state_dict())
     if model.cfg.pos_embed == "learned":
         state["pos_embed.pos_embed"] = resize_pos_embed(state["pos_embed.pos_embed"], cfg.grid_size,
+                                                        num_prefix_tokens=cfg.num_prefix_tokens,
                                                         mode=mode, align_corners=align_corners)
     new.load_state_dict(state)
     return new

@@ -6,6 +6,12 @@
     y = LN(z_L^0)                                              (Eq. 4)  here
     logits = head(y)                                           (Section 3.1 / 3.2)  here
 
+The paper's alternative to the class token, global average pooling (GAP, Appendix D.3), has no
+class token: y is the mean of the N patch tokens, with the final LayerNorm before the mean (the
+paper's JAX code) or after it (timm's `fc_norm`):
+    ViTConfig(class_token=False, pool="mean")                          # LN, then mean
+    ViTConfig(class_token=False, pool="mean", final_norm="after_pool") # mean, then LN
+
 Usage:
     cfg = ViTConfig.preset("B/16", num_classes=1000)
     model = ViT(cfg)
@@ -27,14 +33,16 @@ from .patches import PatchEmbed, check_patch_size
 
 __all__ = ["ViTConfig", "ViT", "PretrainHead", "PRESETS"]
 
-# Table 1 of the paper (plus Ti and S from DeiT): (layers, D, MLP size, heads); the name gives P.
+# Table 1 of the paper (plus Ti and S from DeiT, as in timm): (layers, D, MLP size, heads); the name gives P.
 PRESETS = {
     "Ti/16": (12, 192, 768, 3),
     "S/16": (12, 384, 1536, 6),
+    "S/32": (12, 384, 1536, 6),
     "B/16": (12, 768, 3072, 12),
     "B/32": (12, 768, 3072, 12),
     "L/16": (24, 1024, 4096, 16),
     "L/32": (24, 1024, 4096, 16),
+    "L/14": (24, 1024, 4096, 16),
     "H/14": (32, 1280, 5120, 16),
 }
 
@@ -43,7 +51,14 @@ PRESETS = {
 class ViTConfig:
     """Everything that defines a ViT. Defaults are ViT-B/16 at 224 px with a 1000-class head.
 
-    pool:          "cls" reads the class token (the paper); "mean" averages the patch tokens.
+    class_token:   True prepends a learnable [class] token (the paper's default); False feeds the
+                   encoder the N patch tokens alone (the paper's GAP variant, Appendix D.3).
+    pool:          what the head reads: "cls" the class token's output (Eq. 4); "mean" the average
+                   of the patch tokens (global average pooling; a class token, if any, is left out).
+    final_norm:    where the last LayerNorm sits: "before_pool" normalises every token, then pools
+                   (Eq. 4; the paper's code does this for GAP too); "after_pool" pools, then
+                   normalises the pooled vector (timm's `fc_norm`, its default for average pooling).
+                   For pool="cls" both give the same y.
     pos_embed:     "learned" (1D, the paper's default), "sincos2d" (fixed), or "none".
     head:          "linear" (a zero-initialised D x K layer, as for fine-tuning) or
                    "mlp" (the pretraining head: D -> head_hidden_dim -> tanh -> K).
@@ -60,7 +75,9 @@ class ViTConfig:
     depth: int = 12
     heads: int = 12
     mlp_dim: int = 3072
+    class_token: bool = True
     pool: str = "cls"
+    final_norm: str = "before_pool"
     pos_embed: str = "learned"
     head: str = "linear"
     head_hidden_dim: int | None = None
@@ -76,7 +93,7 @@ class ViTConfig:
         check_patch_size(self.image_size, self.patch_size)
         check_heads(self.dim, self.heads)
         choices = {"pool": ("cls", "mean"), "pos_embed": POS_EMBED_KINDS, "head": ("linear", "mlp"),
-                   "gelu": ("exact", "tanh")}
+                   "gelu": ("exact", "tanh"), "final_norm": ("before_pool", "after_pool")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {allowed}")
@@ -85,6 +102,9 @@ class ViTConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be >= 0 (0 = no head), got {self.num_classes}")
+        if self.pool == "cls" and not self.class_token:
+            raise ValueError("pool='cls' reads the class token, but class_token=False; use pool='mean' "
+                             "(global average pooling, the paper's GAP variant) or class_token=True")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "ViTConfig":
@@ -104,6 +124,16 @@ class ViTConfig:
     def num_patches(self) -> int:
         """N = HW / P^2."""
         return self.grid_size**2
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens before the patches: 1 with a class token, 0 without."""
+        return 1 if self.class_token else 0
+
+    @property
+    def num_tokens(self) -> int:
+        """T, the length of the encoder's sequence: 1 + N with a class token, N without."""
+        return self.num_prefix_tokens + self.num_patches
 
     def replace(self, **changes) -> "ViTConfig":
         """A copy with some fields changed (validated again)."""
@@ -142,13 +172,14 @@ class ViT(nn.Module):
         self.cfg = cfg
         self.patch_embed = PatchEmbed(cfg.image_size, cfg.patch_size, cfg.in_channels, cfg.dim,
                                       norm=cfg.patch_embed_norm, norm_eps=cfg.norm_eps)
-        self.cls_token = ClassToken(cfg.dim)
-        self.pos_embed = PositionEmbedding(cfg.num_patches, cfg.dim, kind=cfg.pos_embed)
+        self.cls_token = ClassToken(cfg.dim) if cfg.class_token else None
+        self.pos_embed = PositionEmbedding(cfg.num_patches, cfg.dim, kind=cfg.pos_embed,
+                                           num_prefix_tokens=cfg.num_prefix_tokens)
         self.dropout = nn.Dropout(cfg.dropout)
         self.encoder = Encoder(cfg.depth, cfg.dim, cfg.heads, cfg.mlp_dim, drop_path=cfg.drop_path,
                                dropout=cfg.dropout, attention_dropout=cfg.attention_dropout, gelu=cfg.gelu,
                                norm_eps=cfg.norm_eps, qkv_bias=cfg.qkv_bias)
-        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps)
+        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps)  # the final LayerNorm; cfg.final_norm says where
         self.apply(_init_weights)
         self.head = self._make_head(cfg.num_classes, cfg.head)
 
@@ -165,18 +196,29 @@ class ViT(nn.Module):
         device = self.norm.weight.device
         self.head = self._make_head(num_classes, "linear").to(device)
 
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, D) -> (B, D): the class token's output, or the mean of the patch tokens."""
+        if self.cfg.pool == "cls":
+            return tokens[:, 0]
+        return tokens[:, self.cfg.num_prefix_tokens:].mean(dim=1)  # over the N patches only
+
     def forward_features(self, images: torch.Tensor, return_attention: bool = False):
         """images (B, C, H, W) -> y (B, D) after the final LayerNorm and pooling (Eq. 1-4)."""
         x = self.patch_embed(images)  # (B, N, D)
-        x = self.cls_token(x)  # (B, 1+N, D)
-        x = self.dropout(self.pos_embed(x))  # z0, Eq. 1
+        if self.cls_token is not None:
+            x = self.cls_token(x)  # (B, 1+N, D)
+        x = self.dropout(self.pos_embed(x))  # z0, Eq. 1: (B, T, D), T = 1+N or N
         x, attentions = self.encoder(x, return_attention)  # z_L, Eq. 2-3
-        x = self.norm(x)  # LN, Eq. 4
-        y = x[:, 0] if self.cfg.pool == "cls" else x[:, 1:].mean(dim=1)  # (B, D)
+        if self.cfg.final_norm == "before_pool":
+            x = self.norm(x)  # LN of every token, Eq. 4
+        y = self.pool(x)  # (B, D)
+        if self.cfg.final_norm == "after_pool":
+            y = self.norm(y)  # LN of the pooled vector (timm's fc_norm)
         return y, attentions
 
     def forward(self, images: torch.Tensor, return_attention: bool = False):
-        """images (B, C, H, W) -> logits (B, K); with return_attention, also `depth` tensors (B, H, T, T)."""
+        """images (B, C, H, W) -> logits (B, K); with return_attention, also `depth` tensors (B, H, T, T),
+        T = 1 + N (N without a class token)."""
         y, attentions = self.forward_features(images, return_attention)
         logits = self.head(y)
         return (logits, attentions) if return_attention else logits

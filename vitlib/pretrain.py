@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 
 from .checkpoints import save
-from .data import file_digest
 from .data import FractalDataset
+from .files import file_digest
 from .model import ViT, ViTConfig
 from .train import fit
 

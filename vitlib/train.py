@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .checkpoints import read_secure, write_atomic
+from .files import read_secure, write_atomic
 from .model import ViTConfig
 
 __all__ = [
@@ -310,7 +310,7 @@ def _model_config(model: nn.Module) -> dict:
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History | None = None, **extra) -> Path:
     """Write {"model": state_dict, "config": dict, "model_class": name, "history": dict, **extra} atomically
-    (vitlib.checkpoints.write_atomic), so a crash or Ctrl-C mid-save never leaves a half-written checkpoint:
+    (vitlib.files.write_atomic), so a crash or Ctrl-C mid-save never leaves a half-written checkpoint:
     `path` holds either the old checkpoint or the new one.
     """
     state = {

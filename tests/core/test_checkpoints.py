@@ -120,7 +120,7 @@ def test_from_timm_needs_the_right_heads_and_sizes():
     wrong = from_timm(to_timm_layout(model), heads=2).eval()  # loads, but attends differently
     x = torch.randn(3, 3, 16, 16)
     assert not torch.allclose(wrong(x), model(x), atol=1e-3)
-    with pytest.raises(ValueError, match="do not fit"):
+    with pytest.raises(ValueError, match="mlp_dim=32 contradicts the checkpoint, which has mlp_dim=64"):
         from_timm(to_timm_layout(model), heads=4, mlp_dim=32)
 
 

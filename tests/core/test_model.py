@@ -8,8 +8,8 @@ from vitlib.patches import patchify, unpatchify
 
 # Exact counts with a 1000-class head at 224 px, as timm counts them (timm's vision_transformer.py).
 EXACT_PARAMS = {
-    "Ti/16": 5_717_416, "S/16": 22_050_664, "B/16": 86_567_656, "B/32": 88_224_232,
-    "L/16": 304_326_632, "L/32": 306_535_400, "H/14": 632_045_800,
+    "Ti/16": 5_717_416, "S/16": 22_050_664, "S/32": 22_878_952, "B/16": 86_567_656, "B/32": 88_224_232,
+    "L/16": 304_326_632, "L/32": 306_535_400, "L/14": 304_203_752, "H/14": 632_045_800,
 }
 
 
@@ -169,7 +169,7 @@ def test_bad_config_names_problem_and_fix(kwargs, message):
 
 
 def test_unknown_preset():
-    with pytest.raises(ValueError, match=r"unknown preset 'B/8'; use one of Ti/16, S/16, B/16"):
+    with pytest.raises(ValueError, match=r"unknown preset 'B/8'; use one of Ti/16, S/16, S/32, B/16"):
         ViTConfig.preset("B/8")
 
 
