@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from layouts import google_arrays  # tests/core/layouts.py
 
 from vitlib import ViT, ViTConfig
 from vitlib.checkpoints import from_google_npz, from_timm, load, save
@@ -126,27 +127,6 @@ def test_from_timm_needs_the_right_heads_and_sizes():
 
 # --- Google .npz --------------------------------------------------------------------------------
 
-def random_google_npz(rng, p=4, c=3, d=24, h=3, mlp=48, depth=2, grid=3, k=6, pre_logits=None):
-    """Random arrays in vit_jax's layout (google-research/vision_transformer, checkpoint.py), not derived from a vitlib model."""
-    r = lambda *s: rng.normal(0, 0.3, s).astype(np.float32)  # noqa: E731
-    a = {"embedding/kernel": r(p, p, c, d), "embedding/bias": r(d), "cls": r(1, 1, d),
-         "Transformer/posembed_input/pos_embedding": r(1, 1 + grid * grid, d),
-         "Transformer/encoder_norm/scale": 1 + r(d), "Transformer/encoder_norm/bias": r(d)}
-    for i in range(depth):
-        b = f"Transformer/encoderblock_{i}"
-        for ln in ("LayerNorm_0", "LayerNorm_2"):
-            a[f"{b}/{ln}/scale"], a[f"{b}/{ln}/bias"] = 1 + r(d), r(d)
-        for n in ("query", "key", "value"):
-            a[f"{b}/MultiHeadDotProductAttention_1/{n}/kernel"] = r(d, h, d // h)
-            a[f"{b}/MultiHeadDotProductAttention_1/{n}/bias"] = r(h, d // h)
-        a[f"{b}/MultiHeadDotProductAttention_1/out/kernel"] = r(h, d // h, d)
-        a[f"{b}/MultiHeadDotProductAttention_1/out/bias"] = r(d)
-        a[f"{b}/MlpBlock_3/Dense_0/kernel"], a[f"{b}/MlpBlock_3/Dense_0/bias"] = r(d, mlp), r(mlp)
-        a[f"{b}/MlpBlock_3/Dense_1/kernel"], a[f"{b}/MlpBlock_3/Dense_1/bias"] = r(mlp, d), r(d)
-    if pre_logits:
-        a["pre_logits/kernel"], a["pre_logits/bias"] = r(d, pre_logits), r(pre_logits)
-    a["head/kernel"], a["head/bias"] = r(pre_logits or d, k), r(k)
-    return a
 
 
 def google_forward(a, images):
@@ -191,7 +171,7 @@ def google_forward(a, images):
 @pytest.mark.parametrize("pre_logits", [None, 16])
 def test_from_google_npz_matches_the_jax_forward(tmp_path, pre_logits):
     rng = np.random.default_rng(0)
-    arrays = random_google_npz(rng, pre_logits=pre_logits)
+    arrays = google_arrays(rng, pre_logits=pre_logits)
     np.savez(tmp_path / "vit.npz", **arrays)
     model = from_google_npz(tmp_path / "vit.npz").eval()
     assert (model.cfg.heads, model.cfg.image_size, model.cfg.gelu, model.cfg.norm_eps) == (3, 12, "tanh", 1e-6)
@@ -205,7 +185,7 @@ def test_from_google_npz_matches_the_jax_forward(tmp_path, pre_logits):
 
 
 def test_from_google_npz_refuses_pickles(tmp_path):
-    arrays = random_google_npz(np.random.default_rng(0))
+    arrays = google_arrays(np.random.default_rng(0))
     arrays["evil"] = np.array([object()], dtype=object)
     np.savez(tmp_path / "evil.npz", **arrays)
     with pytest.raises(ValueError, match="pickle"):

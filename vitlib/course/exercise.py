@@ -41,7 +41,15 @@ def passed(name: str, what: str) -> bool:
 
 
 def _describe(value) -> str:
-    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else repr(value)
+    """How an input is named in a message: a tensor by its shape, a module or function by its name."""
+    if isinstance(value, torch.Tensor):
+        return str(tuple(value.shape))
+    if isinstance(value, torch.nn.Module):
+        return type(value).__name__
+    if callable(value):
+        return getattr(value, "__name__", type(value).__name__).replace("<lambda>", "a function")
+    text = repr(value)
+    return text if len(text) <= 60 else type(value).__name__
 
 
 def run_answer(fn, *args, name: str | None = None):
