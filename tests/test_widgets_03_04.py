@@ -173,7 +173,7 @@ def test_cost_widget_presets_fill_the_controls():
 @pytest.mark.parametrize("control, value, message", [
     ("heads", 10, "dim 768 is not divisible by heads 10"),
     ("image_size", 30, "image size 30 is not divisible by patch size 16"),
-    ("patch_size", 0, "must be positive"),
+    ("patch_size", 0, "patch_size must be at least 1, got 0"),
     ("dim", 0, "dim must be at least 1"),
 ])
 def test_cost_widget_invalid_combinations_show_the_message(control, value, message):

@@ -36,6 +36,7 @@ from einops import rearrange
 
 from .data import download_file, file_digest, verify_download
 from .model import ViT, ViTConfig
+from .validate import check_int, check_mapping
 
 __all__ = ["save", "load", "write_atomic", "read_secure", "pretrained", "available_pretrained", "manifest",
            "PUBLIC_WEIGHTS", "download_weights", "from_hf", "hf_config_to_vit_config", "from_timm",
@@ -291,6 +292,8 @@ def from_timm(state_dict: Mapping[str, torch.Tensor], heads: int | None = None, 
     weights: pass `heads` (default dim // 64, true of every timm ViT preset). timm's
     defaults are LayerNorm eps 1e-6 and exact GELU; `config` overrides any ViTConfig field.
     """
+    check_mapping(state_dict, "state_dict", "pass the weights, timm_model.state_dict()")
+    check_int(heads, "heads", allow_none=True)  # heads=0 must not quietly mean "the default"
     sd = dict(state_dict)
     proj = sd["patch_embed.proj.weight"]  # (D, C, P, P)
     dim, channels, patch = proj.shape[0], proj.shape[1], proj.shape[2]
@@ -322,6 +325,8 @@ def from_google_npz(path_or_dict, gelu: str = "tanh", **config) -> ViT:
     The JAX code uses tanh-approximate GELU and LayerNorm eps 1e-6 (the defaults here).
     An optional `pre_logits` layer becomes the pretraining head (MLP with tanh).
     """
+    if not isinstance(path_or_dict, (str, os.PathLike)):
+        check_mapping(path_or_dict, "path_or_dict", "pass the path of the .npz file, or np.load(path) as a dict")
     if isinstance(path_or_dict, (str, os.PathLike)):
         with np.load(path_or_dict, allow_pickle=False) as f:  # allow_pickle=False: data only
             arrays = dict(f)
