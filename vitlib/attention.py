@@ -65,16 +65,17 @@ def fast_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p:
 
 
 def check_qkv(q, k, v, dropout_p: float = 0.0) -> None:
-    """q (..., T_q, d), k (..., T_k, d), v (..., T_k, d_v): float tensors of one dtype with matching axes."""
+    """q (..., T_q, d), k (..., T_k, d), v (..., T_k, d_v): float tensors of one dtype and device, matching axes."""
     for name, x in (("q", q), ("k", k), ("v", v)):
         check_tensor(x, name, "(B, H, T, d)")
-        check_float(x, name, like=q)
-    shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
-    if not q.ndim == k.ndim == v.ndim >= 2 or 0 in q.shape[-1:] + k.shape[-2:]:
-        raise ValueError(f"q, k and v must be (B, H, T, d) (at least (T, d), d and T >= 1), got {shapes}")
-    if q.shape[:-2] != k.shape[:-2] or k.shape[:-1] != v.shape[:-1] or q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q, k and v do not match: expected q (B, H, T_q, d), k (B, H, T_k, d), v (B, H, T_k, d_v), "
-                         f"got {shapes}")
+    if not (q.dtype == k.dtype == v.dtype and q.device == k.device == v.device):
+        raise TypeError(f"q, k and v must share one dtype and device, got {q.dtype}, {k.dtype}, {v.dtype} on "
+                        f"{q.device}, {k.device}, {v.device}; convert with .to(q)")
+    check_float(q, "q")
+    ok = q.ndim == k.ndim == v.ndim >= 2 and q.shape[-1] >= 1 and k.shape[-2] >= 1
+    if not ok or q.shape[:-2] != k.shape[:-2] or k.shape[:-1] != v.shape[:-1] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q, k and v do not match: expected q (B, H, T_q, d), k (B, H, T_k, d), v (B, H, T_k, d_v) "
+                         f"with T_k, d >= 1, got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
     check_rate(dropout_p, "dropout_p")
 
 

@@ -120,7 +120,7 @@ def resize_pos_embed(
                          f"check num_prefix_tokens ({num_prefix_tokens})")
     if new_grid == (old, old):
         return pos_embed
-    if mode in ("nearest", "area"):
+    if mode in ("nearest", "nearest-exact", "area"):
         align_corners = None  # these modes take no align_corners
     grid = rearrange(patches, "1 (h w) d -> 1 d h w", h=old)
     grid = F.interpolate(grid.float(), size=new_grid, mode=mode, align_corners=align_corners, antialias=antialias)

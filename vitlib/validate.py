@@ -175,7 +175,7 @@ def check_number(value, name: str, minimum: float | None = None, above: float | 
     """A real number (not a bool or a string), >= minimum or > above if given."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
     if minimum is not None and not value >= minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
