@@ -168,7 +168,8 @@ def mean_attention_distance(attn, patch_size: int, num_prefix_tokens: int = 1, r
     if isinstance(attn, (list, tuple)):
         _check_layers(attn)
         return torch.stack([mean_attention_distance(a, patch_size, num_prefix_tokens, renormalise) for a in attn])
-    return attention_distance_per_image(attn, patch_size, num_prefix_tokens, renormalise).mean(dim=0)  # (H,)
+    # average over the images: (B, H) -> (H,), or a stacked (L, B, H) -> (L, H)
+    return attention_distance_per_image(attn, patch_size, num_prefix_tokens, renormalise).mean(dim=-2)
 
 
 def attention_rollout(attentions) -> torch.Tensor:
