@@ -280,3 +280,15 @@ def test_the_cost_widget_shows_the_new_messages():
         assert w.canvas.layout.display == "none"
         w.controls[control].value = {"image_size": 32, "patch_size": 4, "dim": 64}[control]
         assert w.canvas.layout.display != "none"
+
+
+def test_freeze_last_n():
+    from vitlib.finetune import freeze
+
+    model = grey_vit(depth=2)
+    for bad in ("last:x", "last:-1", "last:3"):
+        with pytest.raises(ValueError, match=r"N in 'last:N' must be a whole number from 0 to the depth \(2\)"):
+            freeze(model, bad)
+    freeze(model, "last:1")
+    assert not any(p.requires_grad for p in model.encoder.blocks[0].parameters())
+    assert all(p.requires_grad for p in model.encoder.blocks[1].parameters())
