@@ -85,8 +85,8 @@ def test_one_channels_last_image_of_an_rgb_model():
 
 
 def test_float64_images_and_the_models_dtype():
-    with pytest.raises(TypeError, match=r"images are torch.float64 but the model's weights are torch.float32; "
-                                        r"convert with images.to\(torch.float32\)"):
+    with pytest.raises(TypeError, match=r"images are torch.float64 \(numpy arrays are float64 by default\) but the "
+                                        r"model's weights are torch.float32; convert with images.to\(torch.float32\)"):
         grey_vit()(torch.zeros(1, 1, 32, 32, dtype=torch.float64))
     model = grey_vit().to(torch.bfloat16)
     with pytest.raises(TypeError, match=r"images.to\(torch.bfloat16\)"):

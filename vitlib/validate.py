@@ -7,8 +7,8 @@ and how to fix it, e.g.
     images hold whole numbers (torch.uint8), but the model computes with floats; convert with
     images.float() / 255 (for 0..255 pixel values) or images.float()
 
-The checks read shapes, dtypes and devices only, never the values of a tensor, so they cost
-nothing next to the computation they guard. Shapes are written with letters: B images, C channels,
+The checks read shapes, dtypes and devices only, never the values of a tensor: a few microseconds
+per call, whatever the size of the batch. Shapes are written with letters: B images, C channels,
 H x W pixels, T tokens, D channels per token.
 
 The contract on arrays: what computes with torch (models, layers, attention, embeddings, training)
@@ -24,8 +24,9 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-__all__ = ["check_tensor", "check_float", "check_images", "check_image_shape", "check_tokens", "check_int", "check_number",
-           "check_numbers", "check_rate", "check_flag", "check_choice", "check_fields", "check_model", "check_mapping"]
+__all__ = ["check_tensor", "check_mapping", "check_model", "check_float", "check_images", "check_image_shape",
+           "check_tokens", "check_int", "check_number", "check_numbers", "check_rate", "check_flag", "check_choice",
+           "check_fields"]
 
 
 # ----------------------------------------------------------------------------- type
@@ -53,6 +54,21 @@ def check_tensor(x, name: str, shape: str = "") -> None:
         raise TypeError(f"{name} must be a torch tensor{shape}, got {kind}; convert with {_conversion(x, name)}")
 
 
+def check_mapping(value, name: str, fix: str) -> None:
+    """TypeError unless `value` is a dict-like mapping (a state dict, a config dict)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict, got a {type(value).__name__}; {fix}")
+
+
+def check_model(model) -> None:
+    """TypeError unless `model` is a torch module with parameters (ViT(cfg), SmallCNN(), ...)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch nn.Module such as ViT(cfg), got a {type(model).__name__}; "
+                        "pass the model first, e.g. fit(model, (x_train, y_train))")
+    if next(model.parameters(), None) is None:
+        raise ValueError(f"model ({type(model).__name__}) has no parameters, so there is nothing to train or run")
+
+
 # ----------------------------------------------------------------------------- dtype and device
 
 
@@ -73,8 +89,9 @@ def check_float(x: torch.Tensor, name: str, like: torch.Tensor | None = None) ->
                          f"move them with {name}.to('{like.device}')")
     autocast = torch.amp.is_autocast_available(x.device.type) and torch.is_autocast_enabled(x.device.type)
     if x.dtype != like.dtype and not (autocast and x.dtype in (torch.float16, torch.bfloat16, torch.float32)):
-        raise TypeError(f"{name} are {x.dtype} but the model's weights are {like.dtype}; convert with "
-                        f"{name}.to({like.dtype}) (numpy gives float64: use .float())")
+        numpy = " (numpy arrays are float64 by default)" if x.dtype == torch.float64 else ""
+        raise TypeError(f"{name} are {x.dtype}{numpy} but the model's weights are {like.dtype}; convert with "
+                        f"{name}.to({like.dtype})")
 
 
 # ----------------------------------------------------------------------------- shape and layout
@@ -110,8 +127,9 @@ def check_image_shape(shape, name: str = "images", channels: int | None = None) 
                              f"(B, C, H, W) = (B, {channels}, H, W); use {name}.permute(0, 3, 1, 2)")
         convert = {(3, 1): f"to grey with {name}.mean(dim=1, keepdim=True)",
                    (1, 3): f"to RGB with {name}.expand(-1, 3, -1, -1)"}.get((shape[1], channels), "the images")
-        raise ValueError(f"expected {channels} input channel{'s' if channels != 1 else ''}, got {shape[1]} ({name} of shape {shape}, read as "
-                         f"(B, C, H, W)); convert {convert}, or build the model with in_channels={shape[1]}")
+        plural = "s" if channels != 1 else ""
+        raise ValueError(f"expected {channels} input channel{plural}, got {shape[1]} ({name} of shape {shape}, read "
+                         f"as (B, C, H, W)); convert {convert}, or build the model with in_channels={shape[1]}")
 
 
 def check_tokens(x, name: str = "x", dim: int | None = None, like: torch.Tensor | None = None) -> None:
@@ -120,23 +138,9 @@ def check_tokens(x, name: str = "x", dim: int | None = None, like: torch.Tensor 
     if x.ndim != 3 or (dim is not None and x.shape[-1] != dim):
         d = "D" if dim is None else f"D={dim}"
         fix = f"; for one sequence (T, D), add the batch axis with {name}[None]" if x.ndim == 2 else ""
-        raise ValueError(f"expected {name} of shape (B, T, {d}) (B sequences of T tokens), got shape {tuple(x.shape)}{fix}")
+        raise ValueError(f"expected {name} of shape (B, T, {d}) (B sequences of T tokens), got shape "
+                         f"{tuple(x.shape)}{fix}")
     check_float(x, name, like)
-
-
-def check_mapping(value, name: str, fix: str) -> None:
-    """TypeError unless `value` is a dict-like mapping (a state dict, a config dict)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a dict, got a {type(value).__name__}; {fix}")
-
-
-def check_model(model) -> None:
-    """TypeError unless `model` is a torch module with parameters (ViT(cfg), SmallCNN(), ...)."""
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch nn.Module such as ViT(cfg), got a {type(model).__name__}; "
-                        "pass the model first, e.g. fit(model, (x_train, y_train))")
-    if next(model.parameters(), None) is None:
-        raise ValueError(f"model ({type(model).__name__}) has no parameters, so there is nothing to train or run")
 
 
 # ----------------------------------------------------------------------------- ranges of plain values
