@@ -292,3 +292,15 @@ def test_freeze_last_n():
     freeze(model, "last:1")
     assert not any(p.requires_grad for p in model.encoder.blocks[0].parameters())
     assert all(p.requires_grad for p in model.encoder.blocks[1].parameters())
+
+
+def test_labels_outside_the_models_classes():
+    model = grey_vit(image_size=8, patch_size=4)  # 10 classes
+    x = torch.rand(4, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"train labels run from 1 to 10, but the model has 10 classes \(0..9\); "
+                                         r"number the classes from 0 \(e.g. labels - 1\)"):
+        fit(model, (x, torch.tensor([1, 2, 3, 10])), progress=False)
+    with pytest.raises(ValueError, match=r"data labels run from -1 to 0"):
+        evaluate(model, (x, torch.tensor([0, 0, -1, 0])))
+    with pytest.raises(ValueError, match=r"or build the model with num_classes=13"):
+        evaluate(SmallCNN(1, 10), (x, torch.tensor([0, 0, 12, 0])))

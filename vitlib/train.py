@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .checkpoints import read_secure, write_atomic
 from .model import ViTConfig
-from .validate import check_float, check_int, check_model, check_number, check_numbers, check_tensor
+from .validate import check_float, check_int, check_labels, check_model, check_number, check_numbers, check_tensor
 
 __all__ = [
     "History",
@@ -262,6 +262,7 @@ def predict(model: nn.Module, data, batch_size: int = 256, amp: bool = True) -> 
     check_model(model)
     check_int(batch_size, "batch_size")
     _check_data(data, "data")
+    check_labels(model, data, "data")
     device = next(model.parameters()).device
     dtype = autocast_dtype(device, amp)
     was_training = model.training
@@ -478,6 +479,7 @@ def fit(
 
     check_model(model)
     _check_data(train, "train")
+    check_labels(model, train, "train")
     if test is not None:
         _check_data(test, "test")
     _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, lrf, label_smoothing, shift)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-__all__ = ["check_tensor", "check_mapping", "check_model", "check_float", "check_images", "check_image_shape",
+__all__ = ["check_tensor", "check_mapping", "check_model", "check_labels", "check_float", "check_images", "check_image_shape",
            "check_tokens", "check_int", "check_number", "check_numbers", "check_rate", "check_flag", "check_choice",
            "check_fields"]
 
@@ -67,6 +67,22 @@ def check_model(model) -> None:
                         "pass the model first, e.g. fit(model, (x_train, y_train))")
     if next(model.parameters(), None) is None:
         raise ValueError(f"model ({type(model).__name__}) has no parameters, so there is nothing to train or run")
+
+
+def check_labels(model, data, name: str) -> None:
+    """ValueError unless the labels of `data` (a pair (images, labels)) are class indices 0..K-1 of the model.
+
+    One pass over the labels (not the images), once per call of fit/predict; skipped for a Dataset and
+    for models whose number of classes is unknown.
+    """
+    cfg = getattr(model, "cfg", None)
+    k = cfg.get("num_classes") if isinstance(cfg, dict) else getattr(cfg, "num_classes", None)
+    if not k or not isinstance(data, (tuple, list)) or len(data[1]) == 0:
+        return
+    low, high = int(data[1].min()), int(data[1].max())
+    if low < 0 or high >= k:
+        raise ValueError(f"{name} labels run from {low} to {high}, but the model has {k} classes (0..{k - 1}); "
+                         f"number the classes from 0 (e.g. labels - 1), or build the model with num_classes={high + 1}")
 
 
 # ----------------------------------------------------------------------------- dtype and device
