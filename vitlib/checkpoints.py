@@ -325,12 +325,11 @@ def from_google_npz(path_or_dict, gelu: str = "tanh", **config) -> ViT:
     The JAX code uses tanh-approximate GELU and LayerNorm eps 1e-6 (the defaults here).
     An optional `pre_logits` layer becomes the pretraining head (MLP with tanh).
     """
-    if not isinstance(path_or_dict, (str, os.PathLike)):
-        check_mapping(path_or_dict, "path_or_dict", "pass the path of the .npz file, or np.load(path) as a dict")
     if isinstance(path_or_dict, (str, os.PathLike)):
         with np.load(path_or_dict, allow_pickle=False) as f:  # allow_pickle=False: data only
             arrays = dict(f)
     else:
+        check_mapping(path_or_dict, "path_or_dict", "pass the path of the .npz file, or np.load(path) as a dict")
         arrays = dict(path_or_dict)
     t = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()}
     kernel = t["embedding/kernel"]  # (P, P, C, D)
