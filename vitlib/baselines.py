@@ -22,6 +22,7 @@ from torch import nn
 from .attention import check_heads
 from .embeddings import POS_EMBED_KINDS, ClassToken, PositionEmbedding
 from .encoder import Encoder
+from .validate import check_fields, check_images, check_int, check_rate
 
 __all__ = ["conv_bn_relu", "SmallCNN", "BasicBlock", "SmallResNet", "HybridConfig", "HybridViT"]
 
@@ -33,15 +34,16 @@ def _check_widths(widths) -> tuple[int, ...]:
     return widths
 
 
-def _check_input(images: torch.Tensor, in_channels: int, min_size: int) -> None:
-    if images.ndim != 4:
-        raise ValueError(f"expected images of shape (B, C, H, W), got shape {tuple(images.shape)}")
-    if images.shape[1] != in_channels:
-        raise ValueError(f"expected {in_channels} input channels, got {images.shape[1]}; build the model with "
-                         f"in_channels={images.shape[1]}")
+def _check_input(images: torch.Tensor, in_channels: int, min_size: int, like: torch.Tensor) -> None:
+    check_images(images, channels=in_channels, like=like)  # type, dtype, layout and channels
     if min(images.shape[-2:]) < min_size:
         raise ValueError(f"images of {images.shape[-2]}x{images.shape[-1]} are too small for this model; "
                          f"use at least {min_size}x{min_size} (upsample them) or fewer stages")
+
+
+def _check_sizes(in_channels: int, num_classes: int) -> None:
+    check_int(in_channels, "in_channels")
+    check_int(num_classes, "num_classes", minimum=0)
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -63,6 +65,8 @@ class SmallCNN(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths=(32, 64), dropout: float = 0.0):
         super().__init__()
         widths = _check_widths(widths)
+        _check_sizes(in_channels, num_classes)
+        check_rate(dropout, "dropout")
         self.cfg = dict(in_channels=in_channels, num_classes=num_classes, widths=list(widths), dropout=dropout)
         layers, c = [], in_channels
         for i, w in enumerate(widths):
@@ -76,7 +80,7 @@ class SmallCNN(nn.Module):
         self.min_size = 2 ** (len(widths) - 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        _check_input(images, self.cfg["in_channels"], self.min_size)
+        _check_input(images, self.cfg["in_channels"], self.min_size, like=self.head[1].weight)
         x = self.features(images)  # (B, C', H', W')
         x = self.pool(x).flatten(1)  # (B, C')
         return self.head(x)  # (B, K)
@@ -116,8 +120,8 @@ class SmallResNet(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths=(32, 64, 128), blocks: int = 1):
         super().__init__()
         widths = _check_widths(widths)
-        if blocks < 1:
-            raise ValueError(f"blocks (per stage) must be at least 1, got {blocks}")
+        _check_sizes(in_channels, num_classes)
+        check_int(blocks, "blocks (per stage)")
         self.cfg = dict(in_channels=in_channels, num_classes=num_classes, widths=list(widths), blocks=blocks)
         self.stem = conv_bn_relu(in_channels, widths[0])
         stages, c = [], widths[0]
@@ -133,7 +137,7 @@ class SmallResNet(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> feature map (B, C', H / reduction, W / reduction)."""
-        _check_input(images, self.cfg["in_channels"], self.reduction)
+        _check_input(images, self.cfg["in_channels"], self.reduction, like=self.stem[0].weight)
         return self.stages(self.stem(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -166,6 +170,8 @@ class HybridConfig:
     norm_eps: float = 1e-6
 
     def __post_init__(self):
+        check_fields(self, sizes=("image_size", "in_channels", "stem_blocks", "dim", "depth", "heads", "mlp_dim"),
+                     counts=("num_classes",), rates=("dropout", "drop_path"), positive=("norm_eps",))
         self.stem_widths = _check_widths(self.stem_widths)
         reduction = 2 ** (len(self.stem_widths) - 1)
         if self.image_size < reduction or self.image_size % reduction:
@@ -221,6 +227,7 @@ class HybridViT(nn.Module):
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> patch tokens (B, N, D) from the CNN feature map."""
+        check_images(images, channels=self.cfg.in_channels, like=self.proj.weight)
         if images.shape[-2:] != (self.cfg.image_size, self.cfg.image_size):
             raise ValueError(f"expected {self.cfg.image_size}x{self.cfg.image_size} images, got shape "
                              f"{tuple(images.shape)}; resize them or set image_size in HybridConfig")

@@ -32,6 +32,7 @@ import torch
 from einops import EinopsError, rearrange
 
 from .model import PRESETS, ViT, ViTConfig
+from .validate import check_int
 
 __all__ = ["from_timm", "from_hf", "hf_config_to_vit_config", "from_vit_pytorch", "from_google_npz", "load_checked"]
 
@@ -226,6 +227,7 @@ def from_timm(model_or_state_dict, heads: int | None = None, **config) -> ViT:
     A state dict cannot tell timm's avg pooling with fc_norm=False from token pooling: pass pool="mean"
     for such a model, or the model itself.
     """
+    check_int(heads, "heads", allow_none=True)  # heads=0 must not quietly mean "infer them"
     source = "timm state dict" if isinstance(model_or_state_dict, Mapping) else "timm model"
     known: dict = {}
     if isinstance(model_or_state_dict, Mapping):
@@ -386,6 +388,7 @@ def from_vit_pytorch(model_or_state_dict, heads: int | None = None, **config) ->
     heads=) nor P and C apart (P*P*C is read with C = 3 unless in_channels= says otherwise).
     With num_classes=0 vit-pytorch returns all tokens; the vitlib ViT returns the pooled y.
     """
+    check_int(heads, "heads", allow_none=True)  # heads=0 must not quietly mean "infer them"
     source = "vit-pytorch state dict" if isinstance(model_or_state_dict, Mapping) else "vit-pytorch model"
     known: dict = {}
     if isinstance(model_or_state_dict, Mapping):

@@ -30,6 +30,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from .files import CorruptArchiveError, DownloadError, download_file, verify_download
+from .validate import check_images, check_int, check_number, check_tensor
 
 __all__ = [
     "load_digits",
@@ -58,7 +59,7 @@ __all__ = [
 
 
 def _check_image_size(image_size: int, smallest: int = 1) -> None:
-    if not isinstance(image_size, (int, np.integer)) or image_size < smallest:
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < smallest:
         raise ValueError(f"image_size must be an integer >= {smallest}, got {image_size!r}; use e.g. 8, 16 or 32")
 
 
@@ -69,14 +70,24 @@ def _check_channels(channels: int) -> None:
 
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinear resize to size x size: (B, C, H, W) -> (B, C, size, size). No-op if already that size."""
-    if images.ndim != 4:
-        raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
+    check_images(images)
     _check_image_size(size)
     if images.shape[-2:] == (size, size):
         return images
     antialias = size < min(images.shape[-2:])  # smooth before shrinking, so no aliasing
     out = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)
     return out.clamp(0.0, 1.0)
+
+
+def _check_labels(labels) -> None:
+    check_tensor(labels, "labels", "(B,)")
+    if labels.ndim != 1 or labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"labels must be integer class indices of shape (B,), got {labels.dtype} of shape "
+                         f"{tuple(labels.shape)}; use labels.long() (and labels.flatten() for (B, 1))")
+
+
+def _check_seed(seed) -> None:
+    check_int(seed, "seed", minimum=0)
 
 
 def _to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -95,6 +106,10 @@ def split_dataset(
     images: torch.Tensor, labels: torch.Tensor, test_fraction: float = 0.2, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A fixed, stratified split (scikit-learn's train_test_split): -> x_train, y_train, x_test, y_test."""
+    check_tensor(images, "images", "(B, C, H, W)")
+    _check_labels(labels)
+    _check_seed(seed)
+    check_number(test_fraction, "test_fraction")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r}; use e.g. 0.2")
     if len(images) != len(labels):
@@ -128,6 +143,8 @@ def load_digits(
 
     _check_image_size(image_size, smallest=8)
     _check_channels(channels)
+    _check_seed(seed)
+    _check_train_size(train_size)
     digits = sklearn_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8), 0..16 -> [0, 1]
     labels = torch.from_numpy(digits.target.astype(np.int64))  # (1797,)
@@ -136,6 +153,15 @@ def load_digits(
         x_train, y_train = _subsample(x_train, y_train, train_size, seed)
     prepare = lambda x: _to_channels(resize_images(x, image_size), channels).contiguous()  # noqa: E731
     return prepare(x_train), y_train, prepare(x_test), y_test
+
+
+def _check_train_size(train_size) -> None:
+    """None, a count >= 1 or a fraction in (0, 1] (the count against the class number is checked later)."""
+    if train_size is None or isinstance(train_size, float):
+        if train_size is not None and not 0 < train_size <= 1:
+            raise ValueError(f"train_size as a fraction must be in (0, 1], got {train_size}; e.g. 0.5, or a count such as 100")
+        return
+    check_int(train_size, "train_size")
 
 
 def _subsample(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,10 +279,12 @@ class FractalDataset(Dataset):
         min_fill: float = 0.08,
         max_maps: int = 4,
     ):
-        if num_classes < 1 or images_per_class < 1:
-            raise ValueError(
-                f"num_classes ({num_classes}) and images_per_class ({images_per_class}) must be at least 1"
-            )
+        check_int(num_classes, "num_classes")
+        check_int(images_per_class, "images_per_class")
+        _check_seed(seed)
+        check_int(num_points, "num_points", allow_none=True)
+        check_int(max_maps, "max_maps", minimum=2)
+        check_number(min_fill, "min_fill")
         _check_image_size(image_size, smallest=4)
         _check_channels(channels)
         if not 0.0 <= min_fill < 0.5:
@@ -327,6 +355,8 @@ def sample_photo(name: str = "flower", size: int | None = None) -> torch.Tensor:
     """
     if name not in _SAMPLE_PHOTOS:
         raise ValueError(f"unknown sample photo {name!r}; use one of {list(_SAMPLE_PHOTOS)}")
+    if size is not None:
+        _check_image_size(size)
     from sklearn.datasets import load_sample_image
 
     photo = torch.from_numpy(load_sample_image(_SAMPLE_PHOTOS[name]).astype(np.float32) / 255.0)
@@ -441,6 +471,8 @@ def load_cifar10(
     CorruptArchiveError naming the file and the fix. train_size keeps a stratified subset.
     """
     _check_image_size(image_size)
+    _check_train_size(train_size)
+    _check_seed(seed)
     path = Path(root) / Path(url).name
     folder = Path(root) / _CIFAR10_DIR
     if not path.exists() and folder.is_dir():  # already extracted (e.g. by torchvision): read the files

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .attention import MultiHeadSelfAttention
+from .validate import check_int, check_rate
 
 __all__ = ["MLP", "DropPath", "EncoderBlock", "Encoder"]
 
@@ -26,6 +27,7 @@ class MLP(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.0, gelu: str = "exact"):
         super().__init__()
+        check_rate(dropout, "dropout")
         if gelu not in ("exact", "tanh"):
             raise ValueError(f"unknown GELU kind {gelu!r}; use 'exact' or 'tanh'")
         self.fc1 = nn.Linear(dim, hidden_dim)
@@ -45,6 +47,7 @@ class DropPath(nn.Module):
 
     def __init__(self, p: float = 0.0):
         super().__init__()
+        check_rate(p, "drop_path")
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,6 +95,8 @@ class Encoder(nn.Module):
 
     def __init__(self, depth: int, dim: int, heads: int, mlp_dim: int, drop_path: float = 0.0, **block_kwargs):
         super().__init__()
+        check_int(depth, "depth")
+        check_rate(drop_path, "drop_path")
         rates = [drop_path * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
             EncoderBlock(dim, heads, mlp_dim, drop_path=rate, **block_kwargs) for rate in rates

@@ -41,8 +41,12 @@ def freeze(model: ViT, trainable: str = "head") -> ViT:
         keep = lambda name: True  # noqa: E731
     elif trainable == "head":
         keep = lambda name: name.startswith("head.")  # noqa: E731
-    elif trainable.startswith("last:"):
-        n = int(trainable.split(":")[1])
+    elif isinstance(trainable, str) and trainable.startswith("last:"):
+        n = trainable.split(":")[1]
+        if not n.isdigit() or not 0 <= int(n) <= model.cfg.depth:
+            raise ValueError(f"trainable={trainable!r}: N in 'last:N' must be a whole number from 0 to the "
+                             f"depth ({model.cfg.depth}), e.g. 'last:2'")
+        n = int(n)
         first = model.cfg.depth - n
         keep = lambda name: (name.startswith(("head.", "norm.")) or  # noqa: E731
                              (name.startswith("encoder.blocks.") and int(name.split(".")[2]) >= first))

@@ -30,6 +30,7 @@ from .attention import check_heads
 from .embeddings import POS_EMBED_KINDS, ClassToken, PositionEmbedding
 from .encoder import Encoder
 from .patches import PatchEmbed, check_patch_size
+from .validate import check_fields
 
 __all__ = ["ViTConfig", "ViT", "PretrainHead", "PRESETS"]
 
@@ -90,6 +91,9 @@ class ViTConfig:
     patch_embed_norm: bool = False
 
     def __post_init__(self):
+        check_fields(self, sizes=("image_size", "patch_size", "in_channels", "dim", "depth", "heads", "mlp_dim"),
+                     counts=("num_classes",), optional_sizes=("head_hidden_dim",), positive=("norm_eps",),
+                     rates=("dropout", "attention_dropout", "drop_path"), flags=("class_token", "qkv_bias", "patch_embed_norm"))
         check_patch_size(self.image_size, self.patch_size)
         check_heads(self.dim, self.heads)
         choices = {"pool": ("cls", "mean"), "pos_embed": POS_EMBED_KINDS, "head": ("linear", "mlp"),
@@ -97,11 +101,6 @@ class ViTConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {allowed}")
-        for name in ("in_channels", "dim", "depth", "heads", "mlp_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 = no head), got {self.num_classes}")
         if self.pool == "cls" and not self.class_token:
             raise ValueError("pool='cls' reads the class token, but class_token=False; use pool='mean' "
                              "(global average pooling, the paper's GAP variant) or class_token=True")

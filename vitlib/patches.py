@@ -10,18 +10,21 @@ every patch, so `PatchEmbed` keeps a single weight and offers both forms.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+
+from .validate import check_image_shape, check_images, check_int, check_tensor
 
 __all__ = ["patchify", "unpatchify", "PatchEmbed", "check_patch_size"]
 
 
 def check_patch_size(image_size: int, patch_size: int) -> None:
     """Raise a ValueError naming the fix if `image_size` is not a multiple of `patch_size`."""
-    if patch_size <= 0 or image_size <= 0:
-        raise ValueError(f"image size ({image_size}) and patch size ({patch_size}) must be positive")
+    check_int(patch_size, "patch_size")
+    check_int(image_size, "image_size")
     if image_size % patch_size:
         lower = image_size - image_size % patch_size
         upper = lower + patch_size
@@ -38,27 +41,49 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     images (B, C, H, W) -> patches (B, N, P*P*C), N = (H/P) * (W/P).
     Each patch is flattened as (p1 p2 c): row within the patch, column, channel,
     which is the order of the paper's x_p in R^{N x (P^2 C)}.
+    Pure rearrangement: numpy arrays work too (and give numpy arrays), and so do integer pixels.
     """
-    if images.ndim != 4:
-        raise ValueError(f"expected images of shape (B, C, H, W), got shape {tuple(images.shape)}")
-    check_patch_size(images.shape[-2], patch_size)
-    check_patch_size(images.shape[-1], patch_size)
+    _check_patchify_input(images, patch_size)
     return rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_size, p2=patch_size)
+
+
+def _check_patchify_input(images, patch_size: int) -> None:
+    """patchify's checks: an array (B, C, H, W) whose H and W the patch size divides; a channels-last
+    batch (B, H, W, C), whose "W" is a channel count of 1-4, is named as such."""
+    if not isinstance(images, (torch.Tensor, np.ndarray)):
+        check_tensor(images, "images", "(B, C, H, W)")  # TypeError naming the conversion
+    check_int(patch_size, "patch_size")
+    if images.ndim != 4:
+        check_image_shape(images.shape)  # ValueError naming the missing axis
+    h, w = images.shape[-2:]
+    if w % patch_size and w <= 4 < images.shape[1]:
+        raise ValueError(f"images of shape {tuple(images.shape)} look channels-last (B, H, W, C); patchify takes "
+                         "(B, C, H, W): use images.permute(0, 3, 1, 2) (numpy: images.transpose(0, 3, 1, 2))")
+    check_patch_size(h, patch_size)
+    check_patch_size(w, patch_size)
 
 
 def unpatchify(patches: torch.Tensor, patch_size: int, grid_size: tuple[int, int] | int | None = None) -> torch.Tensor:
     """Inverse of `patchify`: patches (B, N, P*P*C) -> images (B, C, H, W).
 
-    `grid_size` is (H/P, W/P); if omitted the grid is assumed square.
+    `grid_size` is (H/P, W/P); if omitted the grid is assumed square. Numpy arrays work too.
     """
+    if not isinstance(patches, (torch.Tensor, np.ndarray)):
+        check_tensor(patches, "patches", "(B, N, P*P*C)")  # TypeError naming the conversion
+    check_int(patch_size, "patch_size")
+    if patches.ndim != 3 or 0 in patches.shape[1:]:
+        raise ValueError(f"expected patches of shape (B, N, P*P*C) with N, P*P*C >= 1, got shape {tuple(patches.shape)}")
     b, n, k = patches.shape
     if grid_size is None:
         side = int(round(n**0.5))
         if side * side != n:
             raise ValueError(f"{n} patches do not form a square grid; pass grid_size=(rows, cols)")
         grid_size = (side, side)
-    elif isinstance(grid_size, int):
+    elif not isinstance(grid_size, (tuple, list)):
+        check_int(grid_size, "grid_size")
         grid_size = (grid_size, grid_size)
+    elif len(grid_size) != 2 or not all(isinstance(g, int) and g >= 1 for g in grid_size):
+        raise ValueError(f"grid_size must be (rows, cols) of whole numbers >= 1, or one such number; got {grid_size!r}")
     if grid_size[0] * grid_size[1] != n:
         raise ValueError(f"grid {grid_size} holds {grid_size[0] * grid_size[1]} patches, but got {n}")
     if k % (patch_size * patch_size):
@@ -93,6 +118,8 @@ class PatchEmbed(nn.Module):
     ):
         super().__init__()
         check_patch_size(image_size, patch_size)
+        check_int(in_channels, "in_channels")
+        check_int(dim, "dim")
         if form not in ("conv", "linear"):
             raise ValueError(f"unknown patch embedding form {form!r}; use 'conv' or 'linear'")
         self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
@@ -110,15 +137,10 @@ class PatchEmbed(nn.Module):
         return rearrange(self.proj.weight, "d c p1 p2 -> (p1 p2 c) d")
 
     def check_input(self, images: torch.Tensor) -> None:
-        """Raise a ValueError if images are not (B, C, image_size, image_size)."""
-        if images.ndim != 4:
-            raise ValueError(f"expected images of shape (B, C, H, W), got shape {tuple(images.shape)}")
-        _, c, h, w = images.shape
-        if c != self.in_channels:
-            raise ValueError(
-                f"expected {self.in_channels} input channels, got {c} (images of shape {tuple(images.shape)}); "
-                f"convert the images or build the model with in_channels={c}"
-            )
+        """Raise a ValueError or TypeError naming the fix unless images are float (B, C, image_size, image_size)
+        with the weights' dtype and device (see vitlib.validate.check_images)."""
+        check_images(images, channels=self.in_channels, like=self.proj.weight)
+        h, w = images.shape[-2:]
         if (h, w) != (self.image_size, self.image_size):
             raise ValueError(
                 f"expected {self.image_size}x{self.image_size} images, got {h}x{w}; resize the images, or "

@@ -16,13 +16,26 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .validate import check_int, check_tensor
+
 __all__ = ["embedding_filter_pcs", "pos_embed_similarity", "mean_attention_distance", "attention_rollout",
            "attention_maps", "patch_distances", "run_with_attention"]
+
+
+def _as_array(x, name: str, shape: str) -> torch.Tensor:
+    """A tensor from a tensor or numpy array of real numbers (the probes read arrays of either kind)."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    check_tensor(x, name, shape)
+    if x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real numbers, got {x.dtype}")
+    return x
 
 
 def _pos_embed_table(pos_embed_or_model) -> torch.Tensor:
@@ -36,7 +49,7 @@ def _pos_embed_table(pos_embed_or_model) -> torch.Tensor:
                 "use a model with pos_embed='learned' or 'sincos2d'"
             )
     else:
-        table = torch.as_tensor(pos_embed_or_model)
+        table = _as_array(pos_embed_or_model, "pos_embed_or_model", "(1, T, D)")
     table = table.detach().float()
     if table.ndim == 3 and table.shape[0] == 1:
         table = table[0]
@@ -53,6 +66,7 @@ def pos_embed_similarity(pos_embed_or_model, num_prefix_tokens: int = 1) -> torc
     Returns sim (G, G, G, G) in [-1, 1]: sim[i, j, k, l] = cos(E_pos of patch (i, j), E_pos of patch (k, l)),
     so sim[i, j] is the G x G map that Figure 7 draws as the tile at row i, column j.
     """
+    check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
     table = _pos_embed_table(pos_embed_or_model)
     patches = table[num_prefix_tokens:]  # (N, D), class token dropped
     side = math.isqrt(patches.shape[0])
@@ -77,11 +91,15 @@ def embedding_filter_pcs(weight_or_model, n: int = 28, return_variance: bool = F
     """
     from sklearn.decomposition import PCA
 
+    check_int(n, "n")
     weight = weight_or_model
     if isinstance(weight_or_model, nn.Module):
+        if not hasattr(weight_or_model, "patch_embed"):
+            raise TypeError(f"a {type(weight_or_model).__name__} has no patch embedding; pass a ViT or its "
+                            "patch-embedding weight model.patch_embed.proj.weight (D, C, P, P)")
         weight = weight_or_model.patch_embed.proj.weight
-    weight = torch.as_tensor(weight).detach().float().cpu()
-    if weight.ndim != 4:
+    weight = _as_array(weight, "weight_or_model", "(D, C, P, P)").detach().float().cpu()
+    if weight.ndim != 4 or weight.shape[-1] != weight.shape[-2]:
         raise ValueError(f"expected a patch-embedding weight (D, C, P, P), got shape {tuple(weight.shape)}")
     d, c, p, _ = weight.shape
     filters = rearrange(weight, "d c p1 p2 -> d (p1 p2 c)")  # (D, P*P*C): one sample per filter
@@ -95,9 +113,39 @@ def embedding_filter_pcs(weight_or_model, n: int = 28, return_variance: bool = F
 
 def patch_distances(grid_size: int, patch_size: int) -> torch.Tensor:
     """Distances in pixels between the centres of every pair of patches of a G x G grid: (N, N)."""
+    check_int(grid_size, "grid_size")
+    check_int(patch_size, "patch_size")
     rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
     centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).float()  # (N, 2), grid units
     return torch.cdist(centres, centres) * patch_size  # (N, N) pixels
+
+
+def _check_attention(attn, name: str) -> torch.Tensor:
+    """One layer's attention weights as a float tensor (B, H, T, T) (a numpy array is fine too)."""
+    attn = _as_array(attn, name, "(B, H, T, T)").detach().float()
+    if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2] or 0 in attn.shape:
+        raise ValueError(f"expected {name} of shape (B, H, T, T) (B images, H heads, T tokens), got shape "
+                         f"{tuple(attn.shape)}")
+    return attn
+
+
+def _check_layers(attentions) -> list[torch.Tensor]:
+    """A list of L layers (B, H, T, T) of one shape (or a stacked (L, B, H, T, T) array) -> list of tensors."""
+    if isinstance(attentions, (torch.Tensor, np.ndarray)) and attentions.ndim == 4:
+        raise ValueError(f"attentions must be a list of L layers (B, H, T, T), got one tensor of shape "
+                         f"{tuple(attentions.shape)}; for a single layer pass [attn]")
+    if isinstance(attentions, (torch.Tensor, np.ndarray)) and attentions.ndim != 5:
+        raise ValueError(f"attentions must be a list of L layers (B, H, T, T), got shape {tuple(attentions.shape)}")
+    if not isinstance(attentions, (list, tuple, torch.Tensor, np.ndarray)):
+        raise TypeError(f"attentions must be a list of L layers (B, H, T, T), got a {type(attentions).__name__}; "
+                        "use the list that model(images, return_attention=True) returns")
+    if not len(attentions):
+        raise ValueError("attentions must hold at least one layer of attention weights (B, H, T, T)")
+    layers = [_check_attention(a, f"attentions[{i}]") for i, a in enumerate(attentions)]
+    if any(a.shape != layers[0].shape for a in layers):
+        raise ValueError(f"all layers of attentions must have one shape (B, H, T, T), got "
+                         f"{sorted({tuple(a.shape) for a in layers})}")
+    return layers
 
 
 def _grid_side(tokens: int, num_prefix_tokens: int) -> int:
@@ -120,8 +168,10 @@ def mean_attention_distance(attn, patch_size: int, num_prefix_tokens: int = 1, r
     weights as they are), which pulls heads that attend to the class token toward 0.
     """
     if isinstance(attn, (list, tuple)):
+        _check_layers(attn)
         return torch.stack([mean_attention_distance(a, patch_size, num_prefix_tokens, renormalise) for a in attn])
-    return attention_distance_per_image(attn, patch_size, num_prefix_tokens, renormalise).mean(dim=0)  # (H,)
+    # average over the images: (B, H) -> (H,), or a stacked (L, B, H) -> (L, H)
+    return attention_distance_per_image(attn, patch_size, num_prefix_tokens, renormalise).mean(dim=-2)
 
 
 def attention_rollout(attentions) -> torch.Tensor:
@@ -132,11 +182,10 @@ def attention_rollout(attentions) -> torch.Tensor:
     multiply across layers, R = A_L ... A_1. Returns the [class] token's row over the
     patches, reshaped to the grid: (B, G, G), each map summing to at most 1.
     """
-    if not len(attentions):
-        raise ValueError("attention_rollout needs at least one layer of attention weights")
+    attentions = _check_layers(attentions)
     rollout = None
     for attn in attentions:
-        a = torch.as_tensor(attn).detach().float().mean(dim=1)  # (B, T, T), heads averaged
+        a = attn.detach().float().mean(dim=1)  # (B, T, T), heads averaged
         a = a + torch.eye(a.shape[-1], device=a.device)
         a = a / a.sum(dim=-1, keepdim=True)
         rollout = a if rollout is None else a @ rollout  # R = A_l R
@@ -151,7 +200,9 @@ def attention_maps(attn, query: int, num_prefix_tokens: int = 1) -> torch.Tensor
     The maps are the query's attention weights over the patch keys (the class-token
     key is left out, so a map sums to at most 1).
     """
-    attn = torch.as_tensor(attn).detach().float()
+    attn = _check_attention(attn, "attn")
+    check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
+    check_int(query, "query", minimum=-1)
     side = _grid_side(attn.shape[-1], num_prefix_tokens)
     if not -1 <= query < side * side:
         raise ValueError(f"query {query} is outside the {side}x{side} grid; use 0..{side * side - 1}, or -1 for [class]")
@@ -171,11 +222,12 @@ def attention_distance_per_image(attn, patch_size: int, num_prefix_tokens: int =
     mean_attention_distance, since every image has the same number of query patches; widgets use
     this to average over the first n images without running the model again.
     """
-    if isinstance(attn, (list, tuple)) or (torch.is_tensor(attn) and attn.ndim == 5):
-        return torch.stack([attention_distance_per_image(a, patch_size, num_prefix_tokens, renormalise) for a in attn])
-    attn = torch.as_tensor(attn).detach().float()
-    if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
-        raise ValueError(f"expected attention weights (B, H, T, T), got shape {tuple(attn.shape)}")
+    if isinstance(attn, (list, tuple)) or (isinstance(attn, (torch.Tensor, np.ndarray)) and attn.ndim == 5):
+        return torch.stack([attention_distance_per_image(a, patch_size, num_prefix_tokens, renormalise)
+                            for a in _check_layers(attn)])
+    attn = _check_attention(attn, "attn")
+    check_int(patch_size, "patch_size")
+    check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
     side = _grid_side(attn.shape[-1], num_prefix_tokens)
     a = attn[:, :, num_prefix_tokens:, num_prefix_tokens:]  # (B, H, N, N): patch queries, patch keys
     if renormalise:

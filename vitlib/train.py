@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .files import read_secure, write_atomic
 from .model import ViTConfig
+from .validate import check_float, check_int, check_labels, check_model, check_number, check_numbers, check_tensor
 
 __all__ = [
     "History",
@@ -200,8 +201,8 @@ def _check_data(data, name: str) -> None:
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise ValueError(f"{name} must be a pair (images, labels) of tensors or a torch Dataset, got {type(data).__name__}")
     x, y = data
-    if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
-        raise ValueError(f"{name} must hold tensors; convert with torch.as_tensor")
+    check_tensor(x, f"{name} images", "(B, C, H, W)")
+    check_tensor(y, f"{name} labels", "(B,)")
     if x.ndim != 4:
         raise ValueError(f"{name} images must have shape (B, C, H, W), got {tuple(x.shape)}; add a channel axis with x[:, None]")
     if y.ndim != 1 or len(y) != len(x):
@@ -210,6 +211,7 @@ def _check_data(data, name: str) -> None:
         raise ValueError(f"{name} labels must be integer class indices, got {y.dtype}; use y.long()")
     if len(x) == 0:
         raise ValueError(f"{name} is empty")
+    check_float(x, f"{name} images")
 
 
 def _batches(data, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None):
@@ -234,7 +236,10 @@ def _num_batches(data, batch_size: int) -> int:
 @torch.no_grad()
 def predict(model: nn.Module, data, batch_size: int = 256, amp: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits for every image: -> (logits (B, K) float32 on the CPU, labels (B,))."""
+    check_model(model)
+    check_int(batch_size, "batch_size")
     _check_data(data, "data")
+    check_labels(model, data, "data")
     device = next(model.parameters()).device
     dtype = autocast_dtype(device, amp)
     was_training = model.training
@@ -355,6 +360,8 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, lrf, label_smoothing, shift):
+    check_numbers(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,  # types: TypeError
+                  warmup_epochs=warmup_epochs, lrf=lrf, label_smoothing=label_smoothing, shift=shift)
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not lr > 0:
@@ -412,10 +419,13 @@ def fit(
     """
     from tqdm.auto import tqdm
 
+    check_model(model)
     _check_data(train, "train")
+    check_labels(model, train, "train")
     if test is not None:
         _check_data(test, "test")
     _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, lrf, label_smoothing, shift)
+    check_number(grad_clip, "grad_clip", above=0, allow_none=True)  # 0 would zero every gradient
 
     torch.manual_seed(seed)  # dropout and drop-path draw from the global generator
     generator = torch.Generator().manual_seed(seed)  # batch order and augmentation

@@ -80,7 +80,7 @@ def test_one_heads_check_for_every_model():
     check_heads(768, 12)
     with pytest.raises(ValueError, match=r"use heads in \[6, 8, 12\]"):
         check_heads(768, 10)
-    with pytest.raises(ValueError, match="not divisible by heads 0"):
+    with pytest.raises(ValueError, match="heads must be at least 1, got 0"):
         check_heads(64, 0)
     with pytest.raises(ValueError, match=r"dim 100 is not divisible by heads 3; use heads in \[1, 2, 4\]"):
         HybridConfig(dim=100, heads=3)

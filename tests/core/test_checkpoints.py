@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from layouts import google_arrays  # tests/core/layouts.py
+from layouts import google_arrays, google_forward  # tests/core/layouts.py
 
 from vitlib import ViT, ViTConfig
 from vitlib.checkpoints import from_google_npz, from_timm, load, save
@@ -127,45 +127,6 @@ def test_from_timm_needs_the_right_heads_and_sizes():
 
 # --- Google .npz --------------------------------------------------------------------------------
 
-
-
-def google_forward(a, images):
-    """The vit_jax forward pass in NumPy, read off models_vit.py: NHWC conv, flax einsums, tanh GELU."""
-    x = np.transpose(images, (0, 2, 3, 1))  # NHWC, as in JAX
-    kern = a["embedding/kernel"]
-    p = kern.shape[0]
-    n, hh, ww, c = x.shape
-    patches = x.reshape(n, hh // p, p, ww // p, p, c).transpose(0, 1, 3, 2, 4, 5)  # (n, gh, gw, p, p, c)
-    z = np.einsum("nijabc,abcd->nijd", patches, kern) + a["embedding/bias"]
-    z = z.reshape(n, -1, z.shape[-1])
-    z = np.concatenate([np.repeat(a["cls"], n, 0), z], 1) + a["Transformer/posembed_input/pos_embedding"]
-
-    def ln(v, pre):
-        mu, var = v.mean(-1, keepdims=True), v.var(-1, keepdims=True)
-        return (v - mu) / np.sqrt(var + 1e-6) * a[f"{pre}/scale"] + a[f"{pre}/bias"]
-
-    def gelu(v):
-        return 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v**3)))
-
-    i = 0
-    while f"Transformer/encoderblock_{i}/LayerNorm_0/scale" in a:
-        b = f"Transformer/encoderblock_{i}"
-        m = f"{b}/MultiHeadDotProductAttention_1"
-        y = ln(z, f"{b}/LayerNorm_0")
-        q, k, v = (np.einsum("ntd,dhk->nthk", y, a[f"{m}/{s}/kernel"]) + a[f"{m}/{s}/bias"] for s in ("query", "key", "value"))
-        s = np.einsum("nqhk,nthk->nhqt", q, k) / np.sqrt(q.shape[-1])
-        w = np.exp(s - s.max(-1, keepdims=True))
-        w /= w.sum(-1, keepdims=True)
-        o = np.einsum("nhqt,nthk->nqhk", w, v)
-        z = z + np.einsum("nqhk,hkd->nqd", o, a[f"{m}/out/kernel"]) + a[f"{m}/out/bias"]
-        y = ln(z, f"{b}/LayerNorm_2")
-        y = gelu(y @ a[f"{b}/MlpBlock_3/Dense_0/kernel"] + a[f"{b}/MlpBlock_3/Dense_0/bias"])
-        z = z + y @ a[f"{b}/MlpBlock_3/Dense_1/kernel"] + a[f"{b}/MlpBlock_3/Dense_1/bias"]
-        i += 1
-    y = ln(z, "Transformer/encoder_norm")[:, 0]
-    if "pre_logits/kernel" in a:
-        y = np.tanh(y @ a["pre_logits/kernel"] + a["pre_logits/bias"])
-    return y @ a["head/kernel"] + a["head/bias"]
 
 
 @pytest.mark.parametrize("pre_logits", [None, 16])

@@ -15,7 +15,7 @@ from vitlib import checkpoints, pretrain
 from vitlib.files import DownloadError, read_secure
 from vitlib.model import ViT, ViTConfig
 
-from test_checkpoints import google_forward, random_google_npz
+from layouts import google_arrays, google_forward  # tests/core/layouts.py
 
 TINY = ["--classes", "4", "--images-per-class", "6", "--heldout-per-class", "2", "--epochs", "2",
         "--dim", "16", "--depth", "1", "--heads", "2", "--mlp-dim", "32", "--batch-size", "8", "--workers", "1"]
@@ -131,7 +131,7 @@ class _Response(io.BytesIO):
 @pytest.fixture
 def served_npz(monkeypatch):
     """A random vit_jax .npz served in place of the network; -> (arrays, raw bytes, list of fetched URLs)."""
-    arrays = random_google_npz(np.random.default_rng(0), pre_logits=12)
+    arrays = google_arrays(np.random.default_rng(0), pre_logits=12)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     raw = buffer.getvalue()

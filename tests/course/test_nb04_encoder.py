@@ -44,7 +44,7 @@ def test_cost_widget_presets_fill_the_controls():
 @pytest.mark.parametrize("control, value, message", [
     ("heads", 10, "dim 768 is not divisible by heads 10"),
     ("image_size", 30, "image size 30 is not divisible by patch size 16"),
-    ("patch_size", 0, "must be positive"),
+    ("patch_size", 0, "patch_size must be at least 1, got 0"),
     ("dim", 0, "dim must be at least 1"),
 ])
 def test_cost_widget_invalid_combinations_show_the_message(control, value, message):
@@ -159,3 +159,15 @@ def test_checkers_leave_the_global_random_state_alone():
     check_block_forward(block_ok)
     check_param_count(count_ok)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_cost_widget_shows_the_new_messages():
+    w = vit_cost_widget(image_size=32, patch_size=4, dim=64, depth=2, heads=2)  # heads is a slider from 1
+    for control, value, message in [("image_size", 0, "image_size must be at least 1, got 0"),
+                                     ("patch_size", -4, "patch_size must be at least 1, got -4 (the paper uses"),
+                                     ("dim", -1, "dim must be at least 1, got -1")]:
+        w.controls[control].value = value
+        assert message in w.message.value and "Traceback" not in w.message.value
+        assert w.canvas.layout.display == "none"
+        w.controls[control].value = {"image_size": 32, "patch_size": 4, "dim": 64}[control]
+        assert w.canvas.layout.display != "none"
