@@ -40,9 +40,9 @@ UNEVEN = ["--classes", "3", "--images-per-class", "5", "--heldout-per-class", "1
           "--precision", "fp32", "--workers", "1", "--name", "uneven"]
 
 
-def launch(args: list[str], nproc: int = 2, script: list[str] | None = None) -> subprocess.CompletedProcess:
+def launch(args: list[str], nproc: int = 2, script: list[str] | None = None, **env_vars) -> subprocess.CompletedProcess:
     """torchrun (as `python -m torch.distributed.run`) with `nproc` processes of one thread each."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **env_vars,
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                *(script or ["-m", "vitlib.pretrain"]), *args]
@@ -111,8 +111,10 @@ def test_two_processes_write_their_files_once(runs):
 
 def test_killed_after_the_first_epoch_and_resumed_equals_the_straight_run(runs, tmp_path):
     _, straight, _ = runs
-    killed = launch(DONE_WHEN + ["--out", str(tmp_path)], script=[str(ROOT / "tests" / "pretrain_killed_after_epoch_1.py")])
+    killed = launch(DONE_WHEN + ["--out", str(tmp_path)], script=[str(ROOT / "tests" / "pretrain_killed_after_epoch_1.py")],
+                    KILL_AT_STEP="6")  # 5 steps per epoch: SIGKILL at epoch 2's second step
     assert killed.returncode != 0, "the run was meant to be killed"
+    assert "SIGKILL" in killed.stderr or "Signals.SIGKILL" in killed.stderr or "-9" in killed.stderr
     assert not (tmp_path / "tiny.pt").exists()  # it did not finish
     assert load_checkpoint(tmp_path / "tiny-run" / "last.pt")["training"]["epoch"] == 1
     resumed = launch(DONE_WHEN + ["--out", str(tmp_path), "--resume"])
