@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     data_kwargs, cfg, fit_kwargs = digits_vit_recipe(epochs=args.epochs)
     data = load_digits(**data_kwargs)
-    amp = autocast_dtype(torch.device("cpu"), True)
+    amp = autocast_dtype(torch.device("cpu"), "auto")
     print(f"command: python benchmarks/accuracy_per_minute.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), autocast {amp}")

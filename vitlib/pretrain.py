@@ -6,8 +6,12 @@ images: every class is one iterated function system (FractalDB-style, `vitlib.da
 and the task is to tell the systems apart. What the model learns there (strokes, shapes, 2D
 position) transfers to real images; notebook 07 measures how much, on the digits.
 
-    python -m vitlib.pretrain                       # the bundled recipe -> data/fractal-vit.pt + .json
+    python -m vitlib.pretrain                       # the bundled recipe -> runs/fractal-vit.pt + .json
     python -m vitlib.pretrain --epochs 2 --out /tmp/x --classes 10   # a quick try
+    python -m vitlib.pretrain --resume              # continue from runs/fractal-vit-run/last.pt
+    torchrun --standalone --nproc_per_node=2 -m vitlib.pretrain   # the same training on 2 processes
+
+To bundle a checkpoint with the package, copy <name>.pt and <name>.json into data/ (or pass --out data).
 
 Everything that defines the run (data recipe, model config, training settings, seed) is an argument
 with the bundled recipe as default, and all of it is written to the manifest next to the checkpoint,
@@ -15,6 +19,12 @@ together with the exact command, the held-out accuracy, the time taken, the mach
 checkpoint's sha256. `vitlib.checkpoints.pretrained(name)` loads it and verifies that sha256.
 The same command on the same machine with the same thread count gives the same weights; another
 CPU or thread count gives a (slightly) different floating-point path and so a different sha256.
+
+Under torchrun (several processes, `vitlib.distributed`) `--batch-size` is the global batch, split
+across the processes: the training is the one-process training, up to the order of floating-point
+sums. Only rank 0 prints and writes files. `--resume` continues a run that was stopped at any moment
+from out/<name>-run/last.pt and ends with the weights the run would have had (bit for bit in fp32,
+with the same number of processes and threads); a last.pt from another recipe is refused.
 """
 
 from __future__ import annotations
@@ -33,9 +43,10 @@ import torch
 
 from .checkpoints import save
 from .data import FractalDataset
+from .distributed import processes
 from .files import file_digest
 from .model import ViT, ViTConfig
-from .train import fit
+from .train import PRECISIONS, fit
 
 __all__ = ["RECIPE", "model_config", "make_data", "pretrain", "main"]
 
@@ -59,6 +70,7 @@ RECIPE = dict(
     label_smoothing=0.1,
     shift=2,
     seed=0,
+    precision="auto",  # "fp32" for runs that must compare exactly; "auto" is bf16 where the CPU/GPU computes it
 )
 
 
@@ -107,23 +119,33 @@ def _machine() -> dict:
             "torch": torch.__version__, "python": platform.python_version(), "system": platform.system()}
 
 
-def pretrain(recipe: dict, out: str | os.PathLike = "data", workers: int = 1, progress: bool = True,
-             command: str | None = None) -> dict:
+def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, progress: bool = True,
+             command: str | None = None, resume: bool = False) -> dict | None:
     """Run `recipe` (RECIPE with any changes), write out/<name>.pt (fp16 weights) and out/<name>.json
-    (the manifest); -> the manifest. Per-epoch checkpoints go to out/<name>-run/ (best.pt, last.pt)
-    so an interrupted run keeps what it had."""
+    (the manifest); -> the manifest (on rank 0; None on the other processes under torchrun).
+    Per-epoch checkpoints go to out/<name>-run/ (best.pt, last.pt) so an interrupted run keeps what
+    it had, and resume=True continues from its last.pt."""
+    recipe = {**RECIPE, **recipe}
+    if recipe["precision"] not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {PRECISIONS}, got {recipe['precision']!r}")
     out = Path(out)
+    run_dir = out / f"{recipe['name']}-run"
     start = time.perf_counter()
-    train, held = make_data(recipe, workers)
+    train, held = make_data(recipe, workers)  # every process renders all images: the same data everywhere
     data_seconds = time.perf_counter() - start
     torch.manual_seed(recipe["seed"])
     model = ViT(model_config(recipe))
     history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                   weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
                   label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], seed=recipe["seed"],
-                  checkpoint_dir=out / f"{recipe['name']}-run", progress=progress)
+                  precision=recipe["precision"], checkpoint_dir=run_dir, resume=resume,
+                  checkpoint_meta={"pretrain_recipe": recipe}, progress=progress)
     if history.interrupted:
-        raise KeyboardInterrupt(f"pretraining interrupted; the weights so far are in {out / (recipe['name'] + '-run')}")
+        raise KeyboardInterrupt(f"pretraining interrupted; continue it with the same command and --resume "
+                                f"(from {run_dir / 'last.pt'})")
+    procs = processes()
+    if not procs.is_main:
+        return None
     path = out / f"{recipe['name']}.pt"
     meta = {"recipe": recipe, "heldout_accuracy": history.test_acc[-1]}
     save(model.half(), path, **meta)  # fp16 halves the file; load() casts back to fp32
@@ -140,29 +162,45 @@ def pretrain(recipe: dict, out: str | os.PathLike = "data", workers: int = 1, pr
         "heldout_accuracy_per_epoch": [round(a, 4) for a in history.test_acc],
         "data_seconds": round(data_seconds, 1),
         "train_seconds": round(history.total_seconds, 1),
-        "machine": _machine(),
+        "machine": {**_machine(), "processes": procs.world_size},
         "date": time.strftime("%Y-%m-%d"),
     }
     manifest_path = out / f"{recipe['name']}.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    _write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write text to a temporary file next to `path`, then rename it over `path`: never half a manifest."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m vitlib.pretrain", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for key, value in RECIPE.items():
-        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
-    parser.add_argument("--out", default="data", help="folder for <name>.pt and <name>.json")
+        if key == "precision":
+            parser.add_argument("--precision", choices=PRECISIONS, default=value,
+                                help="fp32: exactly comparable runs; auto: bf16 where the hardware computes it")
+        else:
+            parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
+    parser.add_argument("--out", default="runs", help="folder for <name>.pt and <name>.json (copy them to data/ "
+                        "to bundle them)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from <out>/<name>-run/last.pt (same arguments as the run it continues)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--workers", type=int, default=2, help="processes that render the images")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = vars(parser.parse_args(argv))
-    out, threads, workers = args.pop("out"), args.pop("threads"), args.pop("workers")
+    out, threads, workers, resume = args.pop("out"), args.pop("threads"), args.pop("workers"), args.pop("resume")
     if threads is not None:
         torch.set_num_threads(threads)
-    manifest = pretrain(args, out, workers, command=" ".join(["python -m vitlib.pretrain", *map(shlex.quote, argv)]))
-    print(json.dumps({k: manifest[k] for k in ("file", "sha256", "heldout_accuracy", "train_seconds")}, indent=2))
+    command = " ".join(["python -m vitlib.pretrain", *map(shlex.quote, [a for a in argv if a != "--resume"])])
+    manifest = pretrain(args, out, workers, command=command, resume=resume)
+    if manifest is not None:  # rank 0
+        print(json.dumps({k: manifest[k] for k in ("file", "sha256", "heldout_accuracy", "train_seconds")}, indent=2))
     return manifest
 
 

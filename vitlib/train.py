@@ -5,10 +5,14 @@
     report = classification_report(model, (x_test, y_test))
 
 What `fit` does, in order, every step: pick a batch, augment it (random shifts), run the model
-under autocast (bf16 where the hardware has it), cross-entropy with label smoothing, backward,
-clip the gradient norm, AdamW step with the learning rate of a linear warmup + cosine decay.
-After every epoch: evaluate, record the History, write the "last" (and, if better, "best")
-checkpoint atomically. Ctrl-C stops cleanly and returns the History with interrupted=True.
+under autocast (`precision`: bf16 where the hardware has it, by default), cross-entropy with label
+smoothing, backward, clip the gradient norm, AdamW step with the learning rate of a linear warmup +
+cosine decay. After every epoch: evaluate, record the History, write the "last" (and, if better,
+"best") checkpoint atomically. Ctrl-C stops cleanly and returns the History with interrupted=True;
+fit(..., resume=True) continues from the last checkpoint as if the run had never stopped.
+
+Launched by torchrun, the same call trains on several processes (vitlib.distributed): every global
+batch is split across them, and the result is the training of one process (see fit's docstring).
 
 Data is either a pair of tensors (images (B, C, H, W), labels (B,)) or a torch Dataset of
 (image, label) items, such as vitlib.data.FractalDataset.
@@ -22,6 +26,7 @@ import functools
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,8 +35,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset, Subset, default_collate
 
+from . import distributed, resume as resuming
+from .checkpoints import FORMAT
+from .distributed import Processes, shard, sum_across
 from .files import read_secure, write_atomic
 from .model import ViTConfig
 from .validate import check_float, check_int, check_labels, check_model, check_number, check_numbers, check_tensor
@@ -47,6 +56,7 @@ __all__ = [
     "augment",
     "pick_device",
     "cpu_supports_bf16",
+    "PRECISIONS",
     "autocast_dtype",
     "save_checkpoint",
     "load_checkpoint",
@@ -124,14 +134,28 @@ def cpu_supports_bf16() -> bool:
     return "AMX" in torch.backends.cpu.get_cpu_capability().upper()
 
 
-def autocast_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
-    """The mixed-precision dtype to use on `device`, or None for plain fp32.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
-    CUDA: bf16 where supported (Ampere and newer), else fp16 (which needs a GradScaler).
-    CPU: bf16 where cpu_supports_bf16(). MPS and everything else: None.
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for `precision` on `device`, or None for plain fp32.
+
+    "fp32": None (no autocast). "bf16", "fp16": that dtype (fp16 trains with a GradScaler).
+    "auto", the default: mixed precision where the hardware computes it natively. CUDA: bf16 where
+    supported (Ampere and newer), else fp16. CPU: bf16 where cpu_supports_bf16(). MPS and
+    everything else: None.
     """
-    if not amp:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}; "
+                         "'fp32' for exactly comparable runs, 'auto' for the fastest the hardware allows")
+    if precision == "fp32":
         return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError("this GPU does not compute bf16; use precision 'fp16' (with loss scaling) or 'fp32'")
+        return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu" and cpu_supports_bf16():
@@ -148,17 +172,19 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 # ----------------------------------------------------------------------------- schedule and augmentation
 
 
-def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int = 0, lrf: float = 0.01) -> float:
-    """Learning rate at `step` (0-based): linear warmup to `lr`, then cosine decay to lr * lrf.
+def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int = 0, final_lr_fraction: float = 0.01) -> float:
+    """Learning rate at `step` (0-based): linear warmup to `lr`, then cosine decay to lr * final_lr_fraction.
 
     Warmup: lr * (step + 1) / warmup_steps for step < warmup_steps.
-    Decay:  lr * (lrf + (1 - lrf) * (1 + cos(pi * t)) / 2), t going from 0 to 1 over the remaining steps.
+    Decay:  lr * (f + (1 - f) * (1 + cos(pi * t)) / 2) with f = final_lr_fraction, t going from 0 to 1
+            over the remaining steps.
     """
+    f = final_lr_fraction
     if step < warmup_steps:
         return lr * (step + 1) / warmup_steps
     decay_steps = max(total_steps - warmup_steps - 1, 1)
     t = min((step - warmup_steps) / decay_steps, 1.0)
-    return lr * (lrf + (1 - lrf) * (1 + math.cos(math.pi * t)) / 2)
+    return lr * (f + (1 - f) * (1 + math.cos(math.pi * t)) / 2)
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -168,9 +194,15 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     """
     if max_shift == 0:
         return images
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, images.shape[0], 1), generator=generator)
+    return _shift_by(images, max_shift, offsets)
+
+
+def _shift_by(images: torch.Tensor, max_shift: int, offsets: torch.Tensor) -> torch.Tensor:
+    """random_shift with its draws given: offsets (2, B, 1) in [0, 2 * max_shift], (dy, dx) + max_shift."""
     b, _, h, w = images.shape
     padded = F.pad(images, [max_shift] * 4)  # (B, C, H + 2s, W + 2s)
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b, 1), generator=generator).to(images.device)
+    dy, dx = offsets.to(images.device)
     rows = torch.arange(h, device=images.device) + dy  # (B, H): the padded rows each image keeps
     cols = torch.arange(w, device=images.device) + dx  # (B, W)
     batch = torch.arange(b, device=images.device)[:, None, None]
@@ -185,9 +217,23 @@ def augment(
 
     (B, C, H, W) -> (B, C, H, W). Don't flip digits or text: a flipped 3 is not a 3.
     """
-    images = random_shift(images, shift, generator)
+    return _augment_share(images, shift, flip, generator, images.shape[0], slice(None))
+
+
+def _augment_share(images: torch.Tensor, shift: int, flip: bool, generator: torch.Generator | None,
+                   global_batch: int, share: slice) -> torch.Tensor:
+    """Augment this process's share of a global batch with the draws the whole batch would get.
+
+    images (b, C, H, W) are items `share` of a global batch of `global_batch` images. The random
+    numbers are drawn for all global_batch images, in augment's order (shifts, then flips), and
+    the share's rows are used: every process draws the same numbers, and image i gets the same
+    shift and flip however many processes share the batch.
+    """
+    if shift > 0:
+        offsets = torch.randint(0, 2 * shift + 1, (2, global_batch, 1), generator=generator)
+        images = _shift_by(images, shift, offsets[:, share])
     if flip:
-        mask = torch.rand(images.shape[0], generator=generator).to(images.device) < 0.5
+        mask = (torch.rand(global_batch, generator=generator) < 0.5)[share].to(images.device)
         images = torch.where(mask[:, None, None, None], images.flip(-1), images)
     return images
 
@@ -214,34 +260,53 @@ def _check_data(data, name: str) -> None:
     check_float(x, f"{name} images")
 
 
-def _batches(data, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None):
-    """Yield (images (b, C, H, W), labels (b,)) batches from tensors or a Dataset."""
+def _length(data) -> int:
+    return len(data if isinstance(data, Dataset) else data[1])
+
+
+def _global_batches(n: int, batch_size: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """The item indices of each batch of an epoch over n items: a fresh random order drawn from
+    `generator` (one randperm per epoch), or 0, 1, ..., n - 1 without one."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return [order[start : start + batch_size] for start in range(0, n, batch_size)]
+
+
+def _fetch(data, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items `index` of tensors or a Dataset -> (images (b, C, H, W), labels (b,)); b may be 0."""
+    if not isinstance(data, Dataset):
+        x, y = data
+        return x[index], y[index]
+    if len(index) == 0:  # a process's share of a very small last batch
+        image = torch.as_tensor(data[0][0])
+        return image.new_zeros((0, *image.shape)), torch.zeros(0, dtype=torch.int64)
+    return default_collate([data[int(i)] for i in index])
+
+
+def _batches(data, batch_size: int):
+    """Yield (images (b, C, H, W), labels (b,)) batches in order, from tensors or a Dataset."""
+    for index in _global_batches(_length(data), batch_size):
+        yield _fetch(data, index)
+
+
+def _share_of(data, share: slice):
+    """Items `share` (a slice) of tensors or a Dataset."""
     if isinstance(data, Dataset):
-        yield from DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
-        return
-    x, y = data
-    order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
-    for start in range(0, len(x), batch_size):
-        index = order[start : start + batch_size]
-        yield x[index], y[index]
-
-
-def _num_batches(data, batch_size: int) -> int:
-    return math.ceil(len(data if isinstance(data, Dataset) else data[1]) / batch_size)
+        return Subset(data, range(share.start, share.stop))
+    return data[0][share], data[1][share]
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data, batch_size: int = 256, amp: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model: nn.Module, data, batch_size: int = 256, precision: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Logits for every image: -> (logits (B, K) float32 on the CPU, labels (B,))."""
     check_model(model)
     check_int(batch_size, "batch_size")
     _check_data(data, "data")
     check_labels(model, data, "data")
     device = next(model.parameters()).device
-    dtype = autocast_dtype(device, amp)
+    dtype = autocast_dtype(device, precision)
     was_training = model.training
     model.eval()
     logits, labels = [], []
@@ -255,15 +320,25 @@ def predict(model: nn.Module, data, batch_size: int = 256, amp: bool = True) -> 
     return torch.cat(logits), torch.cat(labels).long()
 
 
-def _loss_and_accuracy(model: nn.Module, data, batch_size: int = 256, amp: bool = True) -> tuple[float, float]:
-    logits, labels = predict(model, data, batch_size, amp)
-    loss = F.cross_entropy(logits, labels).item()
-    return loss, (logits.argmax(1) == labels).float().mean().item()
+def _loss_and_accuracy(model: nn.Module, data, batch_size: int = 256, precision: str = "auto",
+                       procs: Processes = Processes()) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over all of `data`. On several processes each one evaluates its
+    own contiguous share (`distributed.shard`) and the sums are added up: no image is counted twice
+    or left out, however the set divides."""
+    n = _length(data)
+    share = shard(n, procs)
+    loss_sum, correct = 0.0, 0.0
+    if share.stop > share.start:
+        logits, labels = predict(model, _share_of(data, share), batch_size, precision)
+        loss_sum = F.cross_entropy(logits, labels, reduction="sum").item()
+        correct = (logits.argmax(1) == labels).sum().item()
+    loss_sum, correct = sum_across([loss_sum, correct], procs)
+    return loss_sum / n, correct / n
 
 
-def evaluate(model: nn.Module, data, batch_size: int = 256, amp: bool = True) -> float:
+def evaluate(model: nn.Module, data, batch_size: int = 256, precision: str = "auto") -> float:
     """Accuracy of `model` on data (a pair (images, labels) or a Dataset): a float in [0, 1]."""
-    return _loss_and_accuracy(model, data, batch_size, amp)[1]
+    return _loss_and_accuracy(model, data, batch_size, precision)[1]
 
 
 def classification_report(model: nn.Module, data, class_names: list[str] | None = None, batch_size: int = 256) -> dict:
@@ -313,36 +388,45 @@ def _model_config(model: nn.Module) -> dict:
     return dict(cfg) if isinstance(cfg, dict) else {}
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History | None = None, **extra) -> Path:
-    """Write {"model": state_dict, "config": dict, "model_class": name, "history": dict, **extra} atomically
-    (vitlib.files.write_atomic), so a crash or Ctrl-C mid-save never leaves a half-written checkpoint:
-    `path` holds either the old checkpoint or the new one.
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History | None = None,
+                    training: dict | None = None, **meta) -> Path:
+    """Write a vitlib checkpoint (the format of vitlib.checkpoints.save, so checkpoints.load reads
+    the ViTs among them) atomically: a crash or Ctrl-C mid-save never leaves a half-written file.
+
+    -> path. The file holds {"format", "config": the model's config, "state_dict": the weights,
+    "meta": {"model_class", "history", **meta}}, and, if given, "training": what a resumed fit
+    needs besides the weights (optimiser, schedule position, random-number generators).
     """
-    state = {
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    payload = {
+        "format": FORMAT,
         "config": _model_config(model),
-        "model_class": type(model).__name__,
-        "history": history.to_dict() if history is not None else None,
-        **extra,
+        "meta": {"model_class": type(model).__name__,
+                 "history": history.to_dict() if history is not None else None, **meta},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    return write_atomic(state, path)
+    if training is not None:
+        payload["training"] = training
+    return write_atomic(payload, path)
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map_location="cpu") -> dict:
-    """Read a checkpoint written by save_checkpoint (safely: torch.load with weights_only=True).
+    """Read a checkpoint written by save_checkpoint (or checkpoints.save), safely: torch.load with
+    weights_only=True. If `model` is given, its weights are loaded (strictly).
 
-    If `model` is given, its weights are loaded (strictly). -> the checkpoint dict, with
-    "history" turned back into a History.
+    -> {"format", "config", "state_dict", "meta", ["training"]}, with meta["history"] a History.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; train with fit(..., checkpoint_dir=...) to write one")
-    state = read_secure(path, map_location)
+    payload = read_secure(path, map_location)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a vitlib checkpoint ({FORMAT}); write one with save_checkpoint "
+                         "or vitlib.checkpoints.save")
     if model is not None:
-        model.load_state_dict(state["model"])
-    if state.get("history") is not None:
-        state["history"] = History.from_dict(state["history"])
-    return state
+        model.load_state_dict(payload["state_dict"])
+    if payload["meta"].get("history") is not None:
+        payload["meta"]["history"] = History.from_dict(payload["meta"]["history"])
+    return payload
 
 
 # ----------------------------------------------------------------------------- the training loop
@@ -359,9 +443,11 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, lrf, label_smoothing, shift):
+def _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction, label_smoothing, shift,
+                    precision, resume, checkpoint_dir):
     check_numbers(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,  # types: TypeError
-                  warmup_epochs=warmup_epochs, lrf=lrf, label_smoothing=label_smoothing, shift=shift)
+                  warmup_epochs=warmup_epochs, final_lr_fraction=final_lr_fraction, label_smoothing=label_smoothing,
+                  shift=shift)
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not lr > 0:
@@ -372,12 +458,16 @@ def _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, lrf, la
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
     if not 0 <= warmup_epochs <= epochs:
         raise ValueError(f"warmup_epochs must be between 0 and epochs ({epochs}), got {warmup_epochs!r}")
-    if not 0 <= lrf <= 1:
-        raise ValueError(f"lrf (final lr as a fraction of lr) must be in [0, 1], got {lrf!r}")
+    if not 0 <= final_lr_fraction <= 1:
+        raise ValueError(f"final_lr_fraction (the last lr as a fraction of lr) must be in [0, 1], got {final_lr_fraction!r}")
     if not 0 <= label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}; 0.1 is usual")
     if not isinstance(shift, int) or shift < 0:
         raise ValueError(f"shift (max random translation in pixels) must be an integer >= 0, got {shift!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir: the folder whose last.pt to continue from")
 
 
 def fit(
@@ -389,33 +479,57 @@ def fit(
     batch_size: int = 64,
     weight_decay: float = 0.05,
     warmup_epochs: float = 1,
-    lrf: float = 0.01,
+    final_lr_fraction: float = 0.01,
     label_smoothing: float = 0.0,
     shift: int = 0,
     flip: bool = False,
     grad_clip: float | None = 1.0,
     seed: int = 0,
-    amp: bool = True,
+    precision: str = "auto",
     device: str | torch.device | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    checkpoint_meta: dict | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[int, History, nn.Module], None] | None = None,
 ) -> History:
     """Train `model` in place with AdamW; -> History. Returns early (interrupted=True) on Ctrl-C.
 
     train, test:     (images (B, C, H, W), labels (B,)) tensors, or torch Datasets; test is optional.
-    lr schedule:     linear warmup over warmup_epochs, then cosine decay to lr * lrf (`lr_at`), per step.
+    batch_size:      the global batch: images per optimiser step, over all processes together.
+    lr schedule:     linear warmup over warmup_epochs, then cosine decay to lr * final_lr_fraction
+                     (`lr_at`), per step.
     label_smoothing: cross-entropy against (1 - eps) one-hot + eps / K.
     shift, flip:     augmentation: random translations of up to `shift` pixels, random left-right flips.
     grad_clip:       clip the global gradient norm (the paper clips at 1); None to switch off.
-    amp:             mixed precision where the hardware supports it (see autocast_dtype); False = fp32.
+    precision:       "auto" (mixed precision where the hardware computes it natively, see autocast_dtype),
+                     "fp32" (exactly comparable runs), "bf16" or "fp16" (with a GradScaler).
     device:          default: CUDA, else MPS, else CPU (pick_device). The model is moved there.
-    checkpoint_dir:  if given, write last.pt after every epoch and best.pt when test accuracy improves
-                     (or train loss, without test data), atomically (save_checkpoint).
-    on_epoch_end:    called as on_epoch_end(epoch, history, model) after each epoch (epoch counts from 1).
+    checkpoint_dir:  if given, write last.pt after every epoch (with the training state a resume needs)
+                     and best.pt when test accuracy improves (or train loss, without test data),
+                     atomically, in vitlib.checkpoints' format. On Ctrl-C mid-epoch, interrupted.pt
+                     gets the weights as they are then; last.pt stays the end of the last full epoch.
+    resume:          continue from checkpoint_dir/last.pt: weights, optimiser, schedule position,
+                     random-number generators and History, so that the run ends exactly as a run that
+                     was never stopped (in fp32). A last.pt made with other settings (or other
+                     checkpoint_meta) is refused with the differences named; without a last.pt,
+                     training starts from scratch.
+    checkpoint_meta: plain values stored in every checkpoint and checked on resume, e.g. the recipe
+                     that made the data ({"recipe": {...}}).
+    on_epoch_end:    called as on_epoch_end(epoch, history, model) after each epoch (epoch counts from 1),
+                     on every process.
     seed:            fixes batch order, augmentation and dropout: the same seed and the same initial
                      model give the same History (up to timing).
     Dropout and drop-path are set in the model (e.g. ViTConfig(dropout=0.1, drop_path=0.1)).
+
+    Several processes (launched by torchrun, see vitlib.distributed): the model is wrapped in
+    DistributedDataParallel and every global batch of `batch_size` images is cut into one contiguous
+    share per process (sizes differ by at most one when it does not divide; the loss of each share is
+    weighted so that the averaged gradient is the global batch's mean). All processes draw the same
+    batch order and augmentation, so N processes train as one process with the same batch_size, up to
+    the order of floating-point sums. Not the same: dropout and drop-path masks (each process draws
+    its own, from seed + rank) and BatchNorm statistics (each process normalises over its share).
+    Evaluation splits the test set the same way. Only rank 0 shows progress, prints and writes files.
     """
     from tqdm.auto import tqdm
 
@@ -424,35 +538,65 @@ def fit(
     check_labels(model, train, "train")
     if test is not None:
         _check_data(test, "test")
-    _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, lrf, label_smoothing, shift)
+    _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction, label_smoothing, shift,
+                    precision, resume, checkpoint_dir)
     check_number(grad_clip, "grad_clip", above=0, allow_none=True)  # 0 would zero every gradient
 
-    torch.manual_seed(seed)  # dropout and drop-path draw from the global generator
-    generator = torch.Generator().manual_seed(seed)  # batch order and augmentation
-    device = pick_device(device)
+    procs, device = distributed.setup(pick_device(device))
+    torch.manual_seed(seed + procs.rank)  # dropout and drop-path draw from the global generator
+    generator = torch.Generator().manual_seed(seed)  # batch order and augmentation: the same on every process
     model.to(device)
-    dtype = autocast_dtype(device, amp)
+    dtype = autocast_dtype(device, precision)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)  # fp16 needs loss scaling
     optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
-    steps_per_epoch = _num_batches(train, batch_size)
+    n_train = _length(train)
+    steps_per_epoch = math.ceil(n_train / batch_size)
     total_steps, warmup_steps = epochs * steps_per_epoch, round(warmup_epochs * steps_per_epoch)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    recipe = dict(model_class=type(model).__name__, model_config=_model_config(model), train_images=n_train,
+                  epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
+                  final_lr_fraction=final_lr_fraction, label_smoothing=label_smoothing, shift=shift, flip=flip,
+                  grad_clip=grad_clip, seed=seed, precision=precision, **(checkpoint_meta or {}))
+    say = print if procs.is_main else (lambda *args: None)
 
-    history, step, best = History(), 0, -math.inf
-    bar = tqdm(total=total_steps, disable=not progress, unit="step", desc="training")
+    history, step, best, first_epoch = History(), 0, -math.inf, 1
+    if resume:
+        restored = resuming.restore(checkpoint_dir / "last.pt", recipe, model, optimizer, scaler, generator, procs,
+                                    device, say)
+        if restored is not None:
+            history, step, best, first_epoch = restored
+            history = History.from_dict(history)
+    net = model
+    if procs.is_distributed:  # averages the gradients of the processes during backward
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # Grey images: the patch projection's (D, 1, P, P) gradient has a nominally different stride on
+        # its size-1 channel axis than DDP's bucket, which DDP reports on every run; the layout is the same.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+
+    def checkpoint(name: str, **meta) -> None:
+        save_checkpoint(checkpoint_dir / name, model, history, recipe=recipe, **meta)
+
+    bar = tqdm(total=total_steps, initial=step, disable=not (progress and procs.is_main), unit="step", desc="training")
+    steps_since_checkpoint = 0
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             start = time.perf_counter()
-            model.train()
-            loss_sum, correct, seen = 0.0, 0, 0
-            for x, y in _batches(train, batch_size, shuffle=True, generator=generator):
-                x = augment(x, shift, flip, generator).to(device, non_blocking=True)
+            net.train()
+            loss_sum, correct, seen = 0.0, 0, 0  # over this process's shares
+            for index in _global_batches(n_train, batch_size, generator):
+                share = shard(len(index), procs)  # this process's part of the global batch
+                x, y = _fetch(train, index[share])
+                x = _augment_share(x, shift, flip, generator, len(index), share).to(device, non_blocking=True)
                 y = y.to(device, non_blocking=True).long()
                 for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, total_steps, lr, warmup_steps, lrf)
+                    group["lr"] = lr_at(step, total_steps, lr, warmup_steps, final_lr_fraction)
                 with _autocast(device, dtype):
-                    logits = model(x)  # (b, K)
-                    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+                    logits = net(x)  # (b, K)
+                    if procs.is_distributed:  # DDP averages over processes: sum / global batch, times N
+                        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing,
+                                               reduction="sum") * (procs.world_size / len(index))
+                    else:
+                        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if grad_clip is not None:
@@ -460,34 +604,44 @@ def fit(
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
-                loss_sum += loss.item() * len(y)
+                loss_sum += loss.item() * len(index) / procs.world_size  # this share's summed loss
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
                 step += 1
+                steps_since_checkpoint += 1
                 bar.update()
-                bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-            test_loss, test_acc = _loss_and_accuracy(model, test, amp=amp) if test is not None else (math.nan, math.nan)
-            history.train_loss.append(loss_sum / seen)
-            history.train_acc.append(correct / seen)
+                if seen:
+                    bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            loss_sum, correct = sum_across([loss_sum, correct], procs)
+            test_loss, test_acc = (_loss_and_accuracy(model, test, precision=precision, procs=procs)
+                                   if test is not None else (math.nan, math.nan))
+            history.train_loss.append(loss_sum / n_train)
+            history.train_acc.append(correct / n_train)
             history.test_loss.append(test_loss)
             history.test_acc.append(test_acc)
             history.lr.append(optimizer.param_groups[0]["lr"])
             history.seconds.append(time.perf_counter() - start)
             if test is not None:
-                bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", test_acc=f"{test_acc:.3f}")
+                bar.set_postfix(epoch=epoch, loss=f"{loss_sum / n_train:.3f}", test_acc=f"{test_acc:.3f}")
+            score = test_acc if test is not None else -history.train_loss[-1]
+            improved, best = score > best, max(score, best)
             if checkpoint_dir is not None:
-                score = test_acc if test is not None else -history.train_loss[-1]
-                save_checkpoint(checkpoint_dir / "last.pt", model, history, epoch=epoch)
-                if score > best:
-                    best = score
-                    save_checkpoint(checkpoint_dir / "best.pt", model, history, epoch=epoch)
+                training = dict(epoch=epoch, step=step, best=best, optimizer=optimizer.state_dict(),
+                                scaler=scaler.state_dict(), batch_generator=generator.get_state(),
+                                rng=resuming.rng_states(procs, device))
+                if procs.is_main:  # best.pt first: a kill in between leaves a last.pt that redoes this epoch
+                    if improved:
+                        checkpoint("best.pt", epoch=epoch)
+                    checkpoint("last.pt", epoch=epoch, training=training)
+                steps_since_checkpoint = 0
             if on_epoch_end is not None:
                 on_epoch_end(epoch, history, model)
     except KeyboardInterrupt:
         history.interrupted = True
-        if checkpoint_dir is not None:  # best.pt is kept as it is; last.pt gets the weights as they are now
-            save_checkpoint(checkpoint_dir / "last.pt", model, history, epoch=history.epochs, interrupted=True)
-        bar.write(f"interrupted after {history.epochs} finished epoch(s); returning the history so far")
+        if checkpoint_dir is not None and procs.is_main and steps_since_checkpoint:
+            checkpoint("interrupted.pt", epoch=history.epochs, interrupted=True)  # the weights as they are now
+        if procs.is_main:
+            bar.write(f"interrupted after {history.epochs} finished epoch(s); returning the history so far")
     finally:
         bar.close()
         model.eval()

@@ -111,9 +111,9 @@ def test_checkpoint_of_a_hybrid(tmp_path):
     nn.init.normal_(model.head.weight)
     save_checkpoint(tmp_path / "h.pt", model)
     state = load_checkpoint(tmp_path / "h.pt")
-    assert state["config"]["stem_widths"] == [4, 8] and state["model_class"] == "HybridViT"
+    assert state["config"]["stem_widths"] == [4, 8] and state["meta"]["model_class"] == "HybridViT"
     restored = HybridViT(HybridConfig(**state["config"]))
-    restored.load_state_dict(state["model"])
+    restored.load_state_dict(state["state_dict"])
     x = torch.rand(2, 1, 8, 8)
     assert torch.equal(restored.eval()(x), model.eval()(x))
     cnn = SmallCNN(1, 4, widths=(4,))

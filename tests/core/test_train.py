@@ -77,7 +77,7 @@ def test_evaluate_is_the_argmax_accuracy(trained, digits):
     x, y = digits[1]
     with torch.no_grad():
         expected = (model(x).argmax(1) == y).float().mean().item()
-    assert evaluate(model, (x, y), amp=False) == pytest.approx(expected)
+    assert evaluate(model, (x, y), precision="fp32") == pytest.approx(expected)
     assert 0.0 <= evaluate(model, (x[:7], y[:7]), batch_size=3) <= 1.0
     logits, labels = predict(model, (x[:5], y[:5]))
     assert logits.shape == (5, 10) and logits.dtype == torch.float32 and torch.equal(labels, y[:5])
@@ -97,7 +97,7 @@ def test_fit_with_a_cnn_and_fp32():
     y = (x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))).long()  # top half brighter?
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 2))
-    history = fit(model, (x, y), (x, y), epochs=15, lr=3e-3, amp=False, progress=False, warmup_epochs=0)
+    history = fit(model, (x, y), (x, y), epochs=15, lr=3e-3, precision="fp32", progress=False, warmup_epochs=0)
     assert history.train_loss[-1] < history.train_loss[0] and history.test_acc[-1] > 0.8
 
 
@@ -116,15 +116,15 @@ def test_same_seed_same_history(digits):
 
 
 def test_lr_schedule_values():
-    lr, total, warm, lrf = 1e-3, 110, 10, 0.01
-    assert lr_at(0, total, lr, warm, lrf) == pytest.approx(lr / 10)
-    assert lr_at(4, total, lr, warm, lrf) == pytest.approx(lr / 2)
-    assert lr_at(9, total, lr, warm, lrf) == pytest.approx(lr)  # warmup ends at the peak
-    assert lr_at(10, total, lr, warm, lrf) == pytest.approx(lr)  # cosine starts at the peak
+    lr, total, warm, final = 1e-3, 110, 10, 0.01
+    assert lr_at(0, total, lr, warm, final) == pytest.approx(lr / 10)
+    assert lr_at(4, total, lr, warm, final) == pytest.approx(lr / 2)
+    assert lr_at(9, total, lr, warm, final) == pytest.approx(lr)  # warmup ends at the peak
+    assert lr_at(10, total, lr, warm, final) == pytest.approx(lr)  # cosine starts at the peak
     mid = 10 + (total - warm - 1) / 2
-    assert lr_at(int(mid), total, lr, warm, lrf) == pytest.approx(lr * (lrf + (1 - lrf) / 2), rel=0.02)
-    assert lr_at(total - 1, total, lr, warm, lrf) == pytest.approx(lr * lrf)  # the last step is at lr * lrf
-    values = [lr_at(s, total, lr, warm, lrf) for s in range(total)]
+    assert lr_at(int(mid), total, lr, warm, final) == pytest.approx(lr * (final + (1 - final) / 2), rel=0.02)
+    assert lr_at(total - 1, total, lr, warm, final) == pytest.approx(lr * final)  # the last step is at lr * final
+    values = [lr_at(s, total, lr, warm, final) for s in range(total)]
     assert all(a >= b for a, b in zip(values[warm:], values[warm + 1 :]))  # decays monotonically
     assert lr_at(0, 10, 1.0, 0, 0.0) == 1.0
 
@@ -132,9 +132,9 @@ def test_lr_schedule_values():
 def test_fit_follows_the_schedule(digits):
     train, _ = digits
     small = (train[0][:128], train[1][:128])  # 2 steps per epoch
-    history = fit(tiny_vit(), small, epochs=3, lr=1e-2, batch_size=64, warmup_epochs=1, lrf=0.1, progress=False)
+    history = fit(tiny_vit(), small, epochs=3, lr=1e-2, batch_size=64, warmup_epochs=1, final_lr_fraction=0.1, progress=False)
     assert history.lr[0] == pytest.approx(1e-2)  # the last warmup step is at the peak
-    assert history.lr[-1] == pytest.approx(1e-3)  # the last step is at lr * lrf
+    assert history.lr[-1] == pytest.approx(1e-3)  # the last step is at lr * final_lr_fraction
 
 
 def test_random_shift_moves_content_within_range():
@@ -177,7 +177,8 @@ def test_device_and_autocast_choice(monkeypatch):
     if not torch.cuda.is_available():
         assert pick_device().type in ("cpu", "mps")
     cpu = torch.device("cpu")
-    assert autocast_dtype(cpu, amp=False) is None
+    assert autocast_dtype(cpu, precision="fp32") is None
+    assert autocast_dtype(cpu, "bf16") == torch.bfloat16 and autocast_dtype(cpu, "fp16") == torch.float16
     monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: True)
     assert autocast_dtype(cpu) == torch.bfloat16
     monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: False)
@@ -230,8 +231,8 @@ def test_checkpoint_round_trip(tmp_path, trained, digits):
     path = save_checkpoint(tmp_path / "ckpt" / "model.pt", model, history, epoch=10)
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["model.pt"]  # no temp file left
     state = load_checkpoint(path)
-    assert state["config"] == model.cfg.to_dict() and state["model_class"] == "ViT" and state["epoch"] == 10
-    assert state["history"] == history
+    assert state["config"] == model.cfg.to_dict() and state["meta"]["model_class"] == "ViT"
+    assert state["meta"]["epoch"] == 10 and state["meta"]["history"] == history
     fresh = ViT(ViTConfig(**state["config"]))
     load_checkpoint(path, fresh)
     x = digits[1][0][:8]
@@ -266,7 +267,7 @@ def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["last.pt"]  # the temp file is gone
     state = load_checkpoint(path)  # and the previous checkpoint is intact
-    assert torch.equal(state["model"]["weight"], old.weight.detach())
+    assert torch.equal(state["state_dict"]["weight"], old.weight.detach())
 
 
 # ----------------------------------------------------------------------------- Ctrl-C
@@ -283,12 +284,12 @@ def test_ctrl_c_from_a_callback_keeps_checkpoints_and_history(tmp_path, digits):
     model = tiny_vit()
     history = fit(model, small, test, epochs=5, checkpoint_dir=tmp_path, progress=False, on_epoch_end=stop_at_epoch_2)
     assert history.interrupted and history.epochs == 2
-    assert sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]
+    assert sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]  # epoch 2 had ended: nothing else to keep
     last = load_checkpoint(tmp_path / "last.pt")
-    assert last["interrupted"] and last["history"].epochs == 2 and last["history"].interrupted
+    assert last["meta"]["epoch"] == 2 and last["meta"]["history"].epochs == 2
     best = load_checkpoint(tmp_path / "best.pt")
-    assert best["epoch"] == 1 + int(np.argmax(history.test_acc))
-    assert best["history"].test_acc[-1] == max(history.test_acc)
+    assert best["meta"]["epoch"] == 1 + int(np.argmax(history.test_acc))
+    assert best["meta"]["history"].test_acc[-1] == max(history.test_acc)
 
 
 class InterruptAfter(nn.Module):
@@ -314,11 +315,12 @@ def test_ctrl_c_mid_epoch_keeps_best_and_last(tmp_path, digits):
     history = fit(model, small, test, epochs=5, checkpoint_dir=tmp_path, progress=True)
     assert history.interrupted and history.epochs == 1
     best, last = load_checkpoint(tmp_path / "best.pt"), load_checkpoint(tmp_path / "last.pt")
-    assert best["epoch"] == 1 and not best.get("interrupted", False)
-    assert last["interrupted"] and last["epoch"] == 1
-    # last.pt holds the weights as they were when Ctrl-C came (one step after epoch 1's best)
-    assert torch.equal(last["model"]["model.head.weight"], model.model.head.weight.detach())
-    assert not torch.equal(best["model"]["model.head.weight"], last["model"]["model.head.weight"])
+    stopped = load_checkpoint(tmp_path / "interrupted.pt")
+    assert best["meta"]["epoch"] == last["meta"]["epoch"] == 1 and "training" in last  # last.pt: resumable
+    assert stopped["meta"]["interrupted"] and stopped["meta"]["epoch"] == 1
+    # interrupted.pt holds the weights as they were when Ctrl-C came (one step after epoch 1)
+    assert torch.equal(stopped["state_dict"]["model.head.weight"], model.model.head.weight.detach())
+    assert not torch.equal(last["state_dict"]["model.head.weight"], stopped["state_dict"]["model.head.weight"])
     assert [p for p in os.listdir(tmp_path) if p.endswith(".tmp")] == []
 
 
@@ -341,7 +343,8 @@ def test_fit_without_checkpoints_on_ctrl_c(digits):
         (dict(warmup_epochs=5), "warmup_epochs"),
         (dict(label_smoothing=1.0), "label_smoothing"),
         (dict(shift=-1), "shift"),
-        (dict(lrf=2.0), "lrf"),
+        (dict(final_lr_fraction=2.0), "final_lr_fraction"),
+        (dict(precision="fp64"), "precision"),
     ],
 )
 def test_fit_bad_arguments(kwargs, message, digits):

@@ -188,14 +188,14 @@ def training_widget(**kwargs) -> TrainingWidget:
 
 
 def check_lr_schedule(lr_schedule) -> bool:
-    """Notebook 05: lr_schedule(step, total_steps, lr, warmup_steps, lrf) must equal vitlib.train.lr_at."""
+    """Notebook 05: lr_schedule(step, total_steps, lr, warmup_steps, final_lr_fraction) must equal vitlib.train.lr_at."""
     cases = [(s, 100, 1e-3, 10, 0.01) for s in (0, 1, 5, 9, 10, 11, 50, 98, 99)] + [(s, 40, 2e-3, 0, 0.1) for s in (0, 20, 39)]
     mistakes = {
         "the warmup starts at 0 (lr * step / warmup_steps): the first step would not learn at all; use (step + 1)":
             lambda s, t, lr, w, f: lr * s / w if s < w else lr_at(s, t, lr, w, f),
         "there is no warmup: the first steps use the full lr":
             lambda s, t, lr, w, f: lr_at(s + w if s < w else s, t, lr, w, f) if w else lr_at(s, t, lr, w, f),
-        "the cosine decays to 0 instead of to lr * lrf":
+        "the cosine decays to 0 instead of to lr * final_lr_fraction":
             lambda s, t, lr, w, f: lr_at(s, t, lr, w, 0.0),
         "the decay is linear, not a cosine":
             lambda s, t, lr, w, f: lr * (step_t := min((s - w) / max(t - w - 1, 1), 1.0), f + (1 - f) * (1 - step_t))[1]
@@ -221,6 +221,6 @@ def check_lr_schedule(lr_schedule) -> bool:
             raise ExerciseError(f"lr_schedule: close, but {what}.")
     first_bad = next(i for i, (g, e) in enumerate(zip(got, expected)) if not math.isclose(g, e, rel_tol=1e-6, abs_tol=1e-12))
     s, t, lr, w, f = cases[first_bad]
-    raise ExerciseError(f"lr_schedule: at step {s} of {t} (lr {lr}, warmup {w} steps, lrf {f}) you return "
+    raise ExerciseError(f"lr_schedule: at step {s} of {t} (lr {lr}, warmup {w} steps, final_lr_fraction {f}) you return "
                         f"{got[first_bad]:.3g}, expected {expected[first_bad]:.3g}. "
                         f"{'That step is in the warmup: lr * (step + 1) / warmup_steps.' if s < w else 'That step is in the cosine decay.'}")
