@@ -20,9 +20,7 @@ Data is either a pair of tensors (images (B, C, H, W), labels (B,)) or a torch D
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import math
 import os
 import time
@@ -38,11 +36,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, Subset, default_collate
 
-from . import distributed, resume as resuming
+from . import distributed
+from . import resume as resuming
+from .augment import augment, augment_share, random_shift
 from .checkpoints import FORMAT
 from .distributed import Processes, shard, sum_across
 from .files import read_secure, write_atomic
 from .model import ViTConfig
+from .precision import PRECISIONS, autocast, autocast_dtype, cpu_supports_bf16, pick_device
 from .validate import check_float, check_int, check_labels, check_model, check_number, check_numbers, check_tensor
 
 __all__ = [
@@ -104,72 +105,7 @@ class History:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
-# ----------------------------------------------------------------------------- hardware
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device, or the best available: CUDA, then Apple's MPS, then the CPU."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-@functools.lru_cache(maxsize=None)
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast is a big speed-up.
-
-    Elsewhere bf16 on the CPU is emulated and slower than fp32, so autocast is not used.
-    """
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
-        if {"avx512_bf16", "amx_bf16"} & flags:
-            return True
-    except OSError:  # not Linux
-        pass
-    return "AMX" in torch.backends.cpu.get_cpu_capability().upper()
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """The autocast dtype for `precision` on `device`, or None for plain fp32.
-
-    "fp32": None (no autocast). "bf16", "fp16": that dtype (fp16 trains with a GradScaler).
-    "auto", the default: mixed precision where the hardware computes it natively. CUDA: bf16 where
-    supported (Ampere and newer), else fp16. CPU: bf16 where cpu_supports_bf16(). MPS and
-    everything else: None.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}; "
-                         "'fp32' for exactly comparable runs, 'auto' for the fastest the hardware allows")
-    if precision == "fp32":
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError("this GPU does not compute bf16; use precision 'fp16' (with loss scaling) or 'fp32'")
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_supports_bf16():
-        return torch.bfloat16
-    return None
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-# ----------------------------------------------------------------------------- schedule and augmentation
+# ----------------------------------------------------------------------------- schedule
 
 
 def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int = 0, final_lr_fraction: float = 0.01) -> float:
@@ -185,57 +121,6 @@ def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int = 0, final_l
     decay_steps = max(total_steps - warmup_steps - 1, 1)
     t = min((step - warmup_steps) / decay_steps, 1.0)
     return lr * (f + (1 - f) * (1 + math.cos(math.pi * t)) / 2)
-
-
-def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Translate each image by its own random (dy, dx) in [-max_shift, max_shift], filling with zeros.
-
-    (B, C, H, W) -> (B, C, H, W). The same as zero-padding by max_shift and taking a random crop.
-    """
-    if max_shift == 0:
-        return images
-    offsets = torch.randint(0, 2 * max_shift + 1, (2, images.shape[0], 1), generator=generator)
-    return _shift_by(images, max_shift, offsets)
-
-
-def _shift_by(images: torch.Tensor, max_shift: int, offsets: torch.Tensor) -> torch.Tensor:
-    """random_shift with its draws given: offsets (2, B, 1) in [0, 2 * max_shift], (dy, dx) + max_shift."""
-    b, _, h, w = images.shape
-    padded = F.pad(images, [max_shift] * 4)  # (B, C, H + 2s, W + 2s)
-    dy, dx = offsets.to(images.device)
-    rows = torch.arange(h, device=images.device) + dy  # (B, H): the padded rows each image keeps
-    cols = torch.arange(w, device=images.device) + dx  # (B, W)
-    batch = torch.arange(b, device=images.device)[:, None, None]
-    crops = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C): indexed dims come first
-    return crops.permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
-
-
-def augment(
-    images: torch.Tensor, shift: int = 0, flip: bool = False, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Simple augmentation on tensors: random shifts, and random left-right flips if flip=True.
-
-    (B, C, H, W) -> (B, C, H, W). Don't flip digits or text: a flipped 3 is not a 3.
-    """
-    return _augment_share(images, shift, flip, generator, images.shape[0], slice(None))
-
-
-def _augment_share(images: torch.Tensor, shift: int, flip: bool, generator: torch.Generator | None,
-                   global_batch: int, share: slice) -> torch.Tensor:
-    """Augment this process's share of a global batch with the draws the whole batch would get.
-
-    images (b, C, H, W) are items `share` of a global batch of `global_batch` images. The random
-    numbers are drawn for all global_batch images, in augment's order (shifts, then flips), and
-    the share's rows are used: every process draws the same numbers, and image i gets the same
-    shift and flip however many processes share the batch.
-    """
-    if shift > 0:
-        offsets = torch.randint(0, 2 * shift + 1, (2, global_batch, 1), generator=generator)
-        images = _shift_by(images, shift, offsets[:, share])
-    if flip:
-        mask = (torch.rand(global_batch, generator=generator) < 0.5)[share].to(images.device)
-        images = torch.where(mask[:, None, None, None], images.flip(-1), images)
-    return images
 
 
 # ----------------------------------------------------------------------------- batches
@@ -312,7 +197,7 @@ def predict(model: nn.Module, data, batch_size: int = 256, precision: str = "aut
     logits, labels = [], []
     try:
         for x, y in _batches(data, batch_size):
-            with _autocast(device, dtype):
+            with autocast(device, dtype):
                 logits.append(model(x.to(device)).float().cpu())
             labels.append(y)
     finally:
@@ -586,11 +471,11 @@ def fit(
             for index in _global_batches(n_train, batch_size, generator):
                 share = shard(len(index), procs)  # this process's part of the global batch
                 x, y = _fetch(train, index[share])
-                x = _augment_share(x, shift, flip, generator, len(index), share).to(device, non_blocking=True)
+                x = augment_share(x, shift, flip, generator, len(index), share).to(device, non_blocking=True)
                 y = y.to(device, non_blocking=True).long()
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step, total_steps, lr, warmup_steps, final_lr_fraction)
-                with _autocast(device, dtype):
+                with autocast(device, dtype):
                     logits = net(x)  # (b, K)
                     if procs.is_distributed:  # DDP averages over processes: sum / global batch, times N
                         loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing,

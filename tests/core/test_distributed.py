@@ -25,7 +25,8 @@ import torch
 
 from vitlib import checkpoints, pretrain
 from vitlib.distributed import Processes, shard
-from vitlib.train import _augment_share, augment, load_checkpoint
+from vitlib.augment import augment, augment_share
+from vitlib.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,7 +155,7 @@ def test_shards_cover_every_item_once():
 def test_each_share_gets_the_augmentation_of_the_whole_batch():
     images = torch.rand(7, 1, 6, 6)
     whole = augment(images, shift=2, flip=True, generator=torch.Generator().manual_seed(3))
-    parts = [_augment_share(images[s], 2, True, torch.Generator().manual_seed(3), 7, s)
+    parts = [augment_share(images[s], 2, True, torch.Generator().manual_seed(3), 7, s)
              for s in (slice(0, 3), slice(3, 7))]
     assert torch.equal(torch.cat(parts), whole)
 

@@ -13,7 +13,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from vitlib import ViT, ViTConfig  # noqa: E402
-from vitlib import train as train_module  # noqa: E402
+from vitlib import precision as precision_module  # noqa: E402
 from vitlib.data import FractalDataset, load_digits  # noqa: E402
 from vitlib.train import (  # noqa: E402
     History,
@@ -179,9 +179,9 @@ def test_device_and_autocast_choice(monkeypatch):
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu, precision="fp32") is None
     assert autocast_dtype(cpu, "bf16") == torch.bfloat16 and autocast_dtype(cpu, "fp16") == torch.float16
-    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(precision_module, "cpu_supports_bf16", lambda: True)
     assert autocast_dtype(cpu) == torch.bfloat16
-    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(precision_module, "cpu_supports_bf16", lambda: False)
     assert autocast_dtype(cpu) is None
     cuda = torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
