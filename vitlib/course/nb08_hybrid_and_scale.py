@@ -30,7 +30,8 @@ def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: 
     results: {family: [(label, flops, accuracy), ...]}: one point per model (total training FLOPs,
              accuracy in [0, 1]); a family's points are joined in order of compute, each labelled.
     budget:  a compute budget in FLOPs to mark with a vertical line (the widget of notebook 08), or None.
-    The x axis is logarithmic.
+    The x axis is logarithmic. The accuracy axis starts at 0, or, when every accuracy is above 50%, at the
+    multiple of 10 below the lowest, and says so in its label.
     """
     fig = Figure(figsize=(7.0, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -47,7 +48,11 @@ def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: 
     if budget is not None:
         ax.axvline(budget, color="black", ls=":", label=f"budget {budget:.2g} FLOPs")
     ax.set_xscale("log")
-    ax.set(xlabel="total training compute (FLOPs, log axis)", ylabel="test accuracy (%)",
+    lowest = min((100 * p[2] for points in results.values() for p in points), default=0.0)
+    bottom = 10 * np.floor((lowest - 1) / 10) if lowest > 50 else 0.0
+    ax.set_ylim(bottom, 101)
+    ylabel = "test accuracy (%)" if bottom == 0 else f"test accuracy (%; axis starts at {bottom:.0f}%)"
+    ax.set(xlabel="total training compute (FLOPs, log axis)", ylabel=ylabel,
            title=title or "accuracy against training compute")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
