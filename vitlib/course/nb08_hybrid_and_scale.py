@@ -23,6 +23,9 @@ __all__ = ["plot_accuracy_vs_compute", "compute_budget_widget", "check_feature_m
 
 # ------------------------------ drawings
 
+_LABEL_OFFSETS = [(0, -11), (0, 11), (-11, 0)]  # per family: below, above, left, so that labels of points that
+                                                # coincide do not overprint each other
+
 
 def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: str | None = None) -> Figure:
     """Test accuracy against total training compute, one series per model family (Figure 5 in miniature).
@@ -31,7 +34,7 @@ def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: 
              accuracy in [0, 1]); a family's points are joined in order of compute, each labelled.
     budget:  a compute budget in FLOPs to mark with a vertical line (the widget of notebook 08), or None.
     The x axis is logarithmic. The accuracy axis starts at 0, or, when every accuracy is above 50%, at the
-    multiple of 10 below the lowest, and says so in its label.
+    multiple of 5 below the lowest, and says so in its label.
     """
     fig = Figure(figsize=(7.0, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -44,13 +47,14 @@ def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: 
         color, marker = figures.family_style(family, i)
         ax.plot(flops, acc, marker=marker, color=color, label=family)
         for (label, f, a) in points:
-            ax.annotate(label, (f, 100 * a), textcoords="offset points", xytext=(4, -10), fontsize=7, color=color)
+            ax.annotate(label, (f, 100 * a), textcoords="offset points", xytext=_LABEL_OFFSETS[i % 3], fontsize=8,
+                        color=color, ha="center", va="center")
     if budget is not None:
         ax.axvline(budget, color="black", ls=":", label=f"budget {budget:.2g} FLOPs")
     ax.set_xscale("log")
     lowest = min((100 * p[2] for points in results.values() for p in points), default=0.0)
-    bottom = 10 * np.floor((lowest - 1) / 10) if lowest > 50 else 0.0
-    ax.set_ylim(bottom, 101)
+    bottom = 5 * np.floor((lowest - 1) / 5) if lowest > 50 else 0.0
+    ax.set_ylim(bottom, 100.4)  # room above 100% for the labels, no tick beyond it
     ylabel = "test accuracy (%)" if bottom == 0 else f"test accuracy (%; axis starts at {bottom:.0f}%)"
     ax.set(xlabel="total training compute (FLOPs, log axis)", ylabel=ylabel,
            title=title or "accuracy against training compute")
