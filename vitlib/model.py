@@ -239,8 +239,8 @@ def _checked_patch_embed(patch_embed: nn.Module, cfg: ViTConfig) -> nn.Module:
     got = (getattr(patch_embed, "patch_size", None), getattr(patch_embed, "num_patches", None))
     if got != (cfg.patch_size, cfg.num_patches):
         raise ValueError(f"the patch_embed makes tokens of {got[0]} x {got[0]} px ({got[1]} per image), but cfg has "
-                         f"patch_size {cfg.patch_size} ({cfg.num_patches} per image); build it for cfg.image_size and set "
-                         f"cfg.patch_size to its stride")
+                         f"patch_size {cfg.patch_size} ({cfg.num_patches} per image); build it for cfg.image_size "
+                         f"and set cfg.patch_size to its stride")
     if cfg.patch_embed_norm:
         raise ValueError("patch_embed_norm changes the default patch projection; with your own patch_embed, "
                          "set patch_embed_norm=False")

@@ -132,7 +132,8 @@ def check_feature_map_to_tokens(feature_map_to_tokens) -> bool:
              "these are channels-first tokens (B, C', N): each token must be one pixel's C' channels, "
              "(B, N, C'), before the projection: 'b c h w -> b (h w) c'"),
             (rearrange(features, "b c h w -> b (h w) c"),
-             "right tokens, but not projected: apply proj (the Linear C' -> D, the E of 1 x 1 patches) to get (B, N, D)"),
+             "right tokens, but not projected: apply proj (the Linear C' -> D, the E of 1 x 1 patches) "
+             "to get (B, N, D)"),
             (rearrange(expected, "b n d -> b d n"),
              "the tokens are (B, D, N): the encoder wants one row per token, (B, N, D)"),
         ]
