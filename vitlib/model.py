@@ -164,13 +164,21 @@ def zero_linear(dim: int, num_classes: int) -> nn.Linear:
 
 
 class ViT(nn.Module):
-    """Vision Transformer: images (B, C, H, W) -> logits (B, K) (or features (B, D) if K = 0)."""
+    """Vision Transformer: images (B, C, H, W) -> logits (B, K) (or features (B, D) if K = 0).
 
-    def __init__(self, cfg: ViTConfig):
+    patch_embed: the token embedding, images (B, C, H, W) -> (B, N, D). Default: Eq. 1's linear
+    projection of P x P patches (`PatchEmbed`); the paper's hybrid passes a CNN stem
+    (`vitlib.hybrid.hybrid_vit`). It keeps its own initialisation.
+    """
+
+    def __init__(self, cfg: ViTConfig, patch_embed: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
-        self.patch_embed = PatchEmbed(cfg.image_size, cfg.patch_size, cfg.in_channels, cfg.dim,
-                                      norm=cfg.patch_embed_norm, norm_eps=cfg.norm_eps)
+        if patch_embed is None:
+            self.patch_embed = PatchEmbed(cfg.image_size, cfg.patch_size, cfg.in_channels, cfg.dim,
+                                          norm=cfg.patch_embed_norm, norm_eps=cfg.norm_eps)
+        else:
+            self.patch_embed = _checked_patch_embed(patch_embed, cfg)
         self.cls_token = ClassToken(cfg.dim) if cfg.class_token else None
         self.pos_embed = PositionEmbedding(cfg.num_patches, cfg.dim, kind=cfg.pos_embed,
                                            num_prefix_tokens=cfg.num_prefix_tokens)
@@ -179,7 +187,9 @@ class ViT(nn.Module):
                                dropout=cfg.dropout, attention_dropout=cfg.attention_dropout, gelu=cfg.gelu,
                                norm_eps=cfg.norm_eps, qkv_bias=cfg.qkv_bias)
         self.norm = nn.LayerNorm(cfg.dim, eps=cfg.norm_eps)  # the final LayerNorm; cfg.final_norm says where
-        self.apply(_init_weights)
+        for part in self.children():
+            if part is not patch_embed:  # a given embedding (None by default) keeps its own initialisation
+                part.apply(_init_weights)
         self.head = self._make_head(cfg.num_classes, cfg.head)
 
     def _make_head(self, num_classes: int, kind: str) -> nn.Module:
@@ -221,6 +231,19 @@ class ViT(nn.Module):
         y, attentions = self.forward_features(images, return_attention)
         logits = self.head(y)
         return (logits, attentions) if return_attention else logits
+
+
+def _checked_patch_embed(patch_embed: nn.Module, cfg: ViTConfig) -> nn.Module:
+    """patch_embed if it makes cfg's tokens (cfg.num_patches of them, each from P x P pixels), else a ValueError."""
+    got = (getattr(patch_embed, "patch_size", None), getattr(patch_embed, "num_patches", None))
+    if got != (cfg.patch_size, cfg.num_patches):
+        raise ValueError(f"the patch_embed makes tokens of {got[0]} x {got[0]} px ({got[1]} per image), but cfg has "
+                         f"patch_size {cfg.patch_size} ({cfg.num_patches} per image); build it for cfg.image_size "
+                         f"and set cfg.patch_size to its stride")
+    if cfg.patch_embed_norm:
+        raise ValueError("patch_embed_norm changes the default patch projection; with your own patch_embed, "
+                         "set patch_embed_norm=False")
+    return patch_embed
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from vitlib.attention import MultiHeadSelfAttention, fast_attention, scaled_dot_product_attention
+from vitlib.model import ViTConfig
 
 
 def test_written_out_attention_matches_sdpa():
@@ -75,12 +76,10 @@ def test_no_qkv_bias():
 
 def test_one_heads_check_for_every_model():
     from vitlib.attention import check_heads
-    from vitlib.baselines import HybridConfig
-
     check_heads(768, 12)
     with pytest.raises(ValueError, match=r"use heads in \[6, 8, 12\]"):
         check_heads(768, 10)
     with pytest.raises(ValueError, match="heads must be at least 1, got 0"):
         check_heads(64, 0)
     with pytest.raises(ValueError, match=r"dim 100 is not divisible by heads 3; use heads in \[1, 2, 4\]"):
-        HybridConfig(dim=100, heads=3)
+        ViTConfig(dim=100, heads=3)  # the hybrid's config too: it is a ViTConfig

@@ -1,13 +1,11 @@
-"""Tests for vitlib.baselines: shapes, the hybrid's tokens, and that each model learns the digits."""
+"""Tests for vitlib.baselines: shapes, blocks, and that each model learns the digits (the hybrid: test_hybrid.py)."""
 
 import pytest
 import torch
 from torch import nn
 
-from vitlib.baselines import BasicBlock, HybridConfig, HybridViT, SmallCNN, SmallResNet, conv_bn_relu
+from vitlib.baselines import BasicBlock, SmallCNN, SmallResNet, conv_bn_relu
 from vitlib.data import load_digits
-from vitlib.embeddings import ClassToken, PositionEmbedding
-from vitlib.encoder import Encoder
 from vitlib.train import evaluate, fit, load_checkpoint, save_checkpoint
 
 
@@ -25,11 +23,6 @@ def test_shapes(size):
     x = torch.rand(2, 3, size, size)
     assert SmallCNN(3, 7)(x).shape == (2, 7)
     assert SmallResNet(3, 7)(x).shape == (2, 7)
-    cfg = HybridConfig(image_size=size, in_channels=3, num_classes=7, stem_widths=(8, 16), dim=16, depth=1, heads=2,
-                       mlp_dim=32)
-    model = HybridViT(cfg)
-    assert model(x).shape == (2, 7)
-    assert cfg.grid_size == size // 2 and model.tokens(x).shape == (2, (size // 2) ** 2, 16)
 
 
 def test_conv_bn_relu_and_basic_block():
@@ -46,35 +39,7 @@ def test_conv_bn_relu_and_basic_block():
     assert resnet.reduction == 4 and len(resnet.stages) == 6
 
 
-def test_hybrid_reuses_vitlib_token_modules_and_returns_attention():
-    cfg = HybridConfig(image_size=8, stem_widths=(8, 16), dim=16, depth=2, heads=4, mlp_dim=32)
-    model = HybridViT(cfg)
-    assert isinstance(model.encoder, Encoder) and isinstance(model.cls_token, ClassToken)
-    assert isinstance(model.pos_embed, PositionEmbedding)
-    assert model.pos_embed.pos_embed.shape == (1, 1 + 16, 16)
-    logits, attn = model(torch.rand(3, 1, 8, 8), return_attention=True)
-    assert logits.shape == (3, 10) and len(attn) == 2 and attn[0].shape == (3, 4, 17, 17)
-    assert torch.allclose(attn[0].sum(-1), torch.ones(3, 4, 17))
-    assert torch.equal(logits, torch.zeros(3, 10))  # zero-initialised head, as for fine-tuning
-
-
-def test_hybrid_tokens_are_the_feature_map_pixels():
-    cfg = HybridConfig(image_size=8, stem_widths=(4, 8), dim=8, depth=1, heads=2, mlp_dim=16)
-    model = HybridViT(cfg).eval()
-    x = torch.rand(2, 1, 8, 8)
-    features = model.stem.features(x)  # (2, 8, 4, 4)
-    tokens = model.tokens(x)  # (2, 16, 8)
-    row, col = 1, 3  # token index in raster order is row * W' + col
-    assert torch.allclose(tokens[:, row * 4 + col], model.proj(features[:, :, row, col]), atol=1e-6)
-
-
 def test_bad_input():
-    with pytest.raises(ValueError, match="multiple of 4"):
-        HybridConfig(image_size=10, stem_widths=(8, 16, 32))
-    with pytest.raises(ValueError, match="heads"):
-        HybridConfig(dim=30, heads=4)
-    with pytest.raises(ValueError, match="pos_embed"):
-        HybridConfig(pos_embed="relative")
     with pytest.raises(ValueError, match="widths"):
         SmallCNN(widths=())
     with pytest.raises(ValueError, match="blocks"):
@@ -83,8 +48,6 @@ def test_bad_input():
         SmallCNN(1, 10)(torch.rand(1, 3, 8, 8))
     with pytest.raises(ValueError, match="too small"):
         SmallResNet(1, 10, widths=(8, 16, 32, 64))(torch.rand(1, 1, 4, 4))
-    with pytest.raises(ValueError, match="16x16"):
-        HybridViT(HybridConfig(image_size=16, stem_widths=(8,), dim=8, heads=2))(torch.rand(1, 1, 8, 8))
 
 
 @pytest.mark.parametrize(
@@ -92,9 +55,8 @@ def test_bad_input():
     [
         lambda: SmallCNN(1, 10, widths=(16, 32)),
         lambda: SmallResNet(1, 10, widths=(16, 32)),
-        lambda: HybridViT(HybridConfig(image_size=8, stem_widths=(16, 32), dim=32, depth=1, heads=4, mlp_dim=64)),
     ],
-    ids=["cnn", "resnet", "hybrid"],
+    ids=["cnn", "resnet"],
 )
 def test_baselines_learn_digits(make, digits):
     train, test = digits
@@ -105,17 +67,7 @@ def test_baselines_learn_digits(make, digits):
     assert evaluate(model, test) == pytest.approx(history.test_acc[-1])
 
 
-def test_checkpoint_of_a_hybrid(tmp_path):
-    cfg = HybridConfig(image_size=8, stem_widths=(4, 8), dim=8, depth=1, heads=2, mlp_dim=16, num_classes=3)
-    model = HybridViT(cfg)
-    nn.init.normal_(model.head.weight)
-    save_checkpoint(tmp_path / "h.pt", model)
-    state = load_checkpoint(tmp_path / "h.pt")
-    assert state["config"]["stem_widths"] == [4, 8] and state["meta"]["model_class"] == "HybridViT"
-    restored = HybridViT(HybridConfig(**state["config"]))
-    restored.load_state_dict(state["state_dict"])
-    x = torch.rand(2, 1, 8, 8)
-    assert torch.equal(restored.eval()(x), model.eval()(x))
+def test_checkpoint_of_a_cnn(tmp_path):
     cnn = SmallCNN(1, 4, widths=(4,))
     save_checkpoint(tmp_path / "c.pt", cnn)
     assert SmallCNN(**load_checkpoint(tmp_path / "c.pt")["config"]).cfg == cnn.cfg

@@ -6,7 +6,8 @@ import torch
 
 from vitlib import ViT, ViTConfig
 from vitlib.attention import MultiHeadSelfAttention, check_heads, fast_attention, scaled_dot_product_attention
-from vitlib.baselines import HybridConfig, HybridViT, SmallCNN, SmallResNet
+from vitlib.baselines import SmallCNN, SmallResNet
+from vitlib.hybrid import hybrid_vit
 from vitlib.checkpoints import from_google_npz, from_timm
 from vitlib.data import FractalDataset, load_digits, resize_images, split_dataset
 from vitlib.embeddings import ClassToken, PositionEmbedding, resize_pos_embed
@@ -261,9 +262,8 @@ def test_baselines_forward():
     with pytest.raises(ValueError, match=r"channels-last.*permute\(0, 3, 1, 2\)"):
         SmallResNet(3, 10)(torch.zeros(2, 8, 8, 3))
     with pytest.raises(TypeError, match=r"torch.from_numpy\(images\)"):
-        HybridViT(HybridConfig())(np.zeros((1, 1, 16, 16), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"dropout is a probability"):
-        HybridConfig(dropout=1.5)
+        hybrid_vit(ViTConfig(image_size=16, patch_size=2, in_channels=1, num_classes=10, dim=16, depth=1, heads=2,
+                             mlp_dim=32))(np.zeros((1, 1, 16, 16), dtype=np.float32))
     with pytest.raises(ValueError, match=r"dropout is a probability"):
         SmallCNN(dropout=-1)
 

@@ -1,12 +1,18 @@
-"""Tests of notebook 08 (hybrid and scale): the compute drawing and widget, the FLOPs checker."""
+"""Tests of notebook 08 (hybrid and scale): the compute drawing and widget, the feature-map-to-tokens checker."""
+
+import re
 
 import numpy as np
 import pytest
+from einops import rearrange
 from helpers import changed  # tests/course/helpers.py
 
-from vitlib.cost import forward_flops, train_flops
 from vitlib.course.exercise import ExerciseError
-from vitlib.course.nb08_hybrid_and_scale import check_total_train_flops, compute_budget_widget, plot_accuracy_vs_compute
+from vitlib.course.nb08_hybrid_and_scale import (
+    check_feature_map_to_tokens,
+    compute_budget_widget,
+    plot_accuracy_vs_compute,
+)
 
 
 def test_plot_accuracy_vs_compute_log_x_one_series_per_family_and_budget_line():
@@ -20,6 +26,9 @@ def test_plot_accuracy_vs_compute_log_x_one_series_per_family_and_budget_line():
     np.testing.assert_allclose(lines[0].get_ydata(), [90, 97])
     assert len(lines) == 3  # ViT, CNN, the budget line (the empty hybrid series is skipped)
     assert [t.get_text() for t in ax.texts] == ["S", "M", "S"]
+    assert ax.get_ylim()[0] == 85 and "axis starts at 85%" in ax.get_ylabel()  # a cut accuracy axis is marked
+    low = plot_accuracy_vs_compute({"ViT": [("S", 1e12, 0.3)]}).axes[0]
+    assert low.get_ylim()[0] == 0 and low.get_ylabel() == "test accuracy (%)"
 
 
 def test_compute_budget_widget_moves_the_budget_and_names_the_best():
@@ -34,9 +43,32 @@ def test_compute_budget_widget_moves_the_budget_and_names_the_best():
     assert "ViT</b>: 70.0%" in w.message.value and "CNN</b>: 90.0%" in w.message.value
 
 
-def test_check_total_train_flops_names_the_forward_only_slip():
-    assert check_total_train_flops(lambda cfg, n: train_flops(cfg) * n)
-    with pytest.raises(ExerciseError, match="forward pass only"):
-        check_total_train_flops(lambda cfg, n: forward_flops(cfg) * n)
-    with pytest.raises(ExerciseError, match="one image"):
-        check_total_train_flops(lambda cfg, n: train_flops(cfg))
+def right(features, proj):
+    return proj(rearrange(features, "b c h w -> b (h w) c"))
+
+
+def test_check_feature_map_to_tokens_accepts_the_right_answer_and_says_not_attempted(capsys):
+    assert check_feature_map_to_tokens(right)
+    assert check_feature_map_to_tokens(lambda f, proj: proj(f.flatten(2).transpose(1, 2)))  # the same, without einops
+    assert "is correct" in capsys.readouterr().out
+
+    def untouched(features, proj):
+        raise NotImplementedError
+
+    assert check_feature_map_to_tokens(untouched) is False
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda f, proj: proj(rearrange(f, "b c h w -> b (w h) c")), "column order: you flattened (w h)"),
+    (lambda f, proj: proj(f.reshape(f.shape[0], -1, f.shape[1])), "without moving the channel axis"),
+    (lambda f, proj: rearrange(f, "b c h w -> b c (h w)"), "channels-first tokens (B, C', N)"),
+    (lambda f, proj: rearrange(f, "b c h w -> b (h w) c"), "not projected: apply proj"),
+    (lambda f, proj: rearrange(right(f, proj), "b n d -> b d n"), "the tokens are (B, D, N)"),
+    (lambda f, proj: right(f, proj)[:, :1], "shape (2, 1, 8), expected (2, 12, 8)"),
+    (lambda f, proj: 2 * right(f, proj), "right shape, wrong values"),
+    (lambda f, proj: None, "forget `return`"),
+])
+def test_check_feature_map_to_tokens_names_the_mistake(wrong, words):
+    with pytest.raises(ExerciseError, match=re.escape(words)):
+        check_feature_map_to_tokens(wrong)

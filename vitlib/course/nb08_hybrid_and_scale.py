@@ -2,25 +2,29 @@
 
     plot_accuracy_vs_compute   test accuracy against training compute, one line per family (Figure 5)
     compute_budget_widget      which family is best within a compute budget
-    check_total_train_flops    exercise: 3 x forward FLOPs x images seen
+    check_feature_map_to_tokens  exercise: the hybrid's tokens from a CNN feature map
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+from einops import rearrange
 from ipywidgets import widgets
 from matplotlib.figure import Figure
 
-from ..cost import forward_flops
-from ..model import ViTConfig
+from ..hybrid import CNNStemEmbedding
 from . import figures
-from .exercise import ExerciseError, passed, run_answer
+from .exercise import ExerciseError, distinct_images, name_the_mistake, passed, run_answer
 from .ui import SliderFigure
 
-__all__ = ["plot_accuracy_vs_compute", "compute_budget_widget", "check_total_train_flops"]
+__all__ = ["plot_accuracy_vs_compute", "compute_budget_widget", "check_feature_map_to_tokens"]
 
 
 # ------------------------------ drawings
+
+_LABEL_OFFSETS = [(0, -11), (0, 11), (-11, 0)]  # per family: below, above, left, so that labels of points that
+                                                # coincide do not overprint each other
 
 
 def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: str | None = None) -> Figure:
@@ -29,7 +33,8 @@ def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: 
     results: {family: [(label, flops, accuracy), ...]}: one point per model (total training FLOPs,
              accuracy in [0, 1]); a family's points are joined in order of compute, each labelled.
     budget:  a compute budget in FLOPs to mark with a vertical line (the widget of notebook 08), or None.
-    The x axis is logarithmic.
+    The x axis is logarithmic. The accuracy axis starts at 0, or, when every accuracy is above 50%, at the
+    multiple of 5 below the lowest, and says so in its label.
     """
     fig = Figure(figsize=(7.0, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -42,11 +47,16 @@ def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: 
         color, marker = figures.family_style(family, i)
         ax.plot(flops, acc, marker=marker, color=color, label=family)
         for (label, f, a) in points:
-            ax.annotate(label, (f, 100 * a), textcoords="offset points", xytext=(4, -10), fontsize=7, color=color)
+            ax.annotate(label, (f, 100 * a), textcoords="offset points", xytext=_LABEL_OFFSETS[i % 3], fontsize=8,
+                        color=color, ha="center", va="center")
     if budget is not None:
         ax.axvline(budget, color="black", ls=":", label=f"budget {budget:.2g} FLOPs")
     ax.set_xscale("log")
-    ax.set(xlabel="total training compute (FLOPs, log axis)", ylabel="test accuracy (%)",
+    lowest = min((100 * p[2] for points in results.values() for p in points), default=0.0)
+    bottom = 5 * np.floor((lowest - 1) / 5) if lowest > 50 else 0.0
+    ax.set_ylim(bottom, 100.4)  # room above 100% for the labels, no tick beyond it
+    ylabel = "test accuracy (%)" if bottom == 0 else f"test accuracy (%; axis starts at {bottom:.0f}%)"
+    ax.set(xlabel="total training compute (FLOPs, log axis)", ylabel=ylabel,
            title=title or "accuracy against training compute")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
@@ -92,22 +102,46 @@ def compute_budget_widget(curves: dict, finals: dict | None = None) -> SliderFig
 # ------------------------------ exercise checkers
 
 
-def check_total_train_flops(total_train_flops) -> bool:
-    """Notebook 08: total_train_flops(cfg, images_seen) = 3 x forward FLOPs per image x images seen."""
-    configs = [ViTConfig(image_size=32, patch_size=8, in_channels=1, num_classes=10, dim=64, depth=4, heads=4, mlp_dim=128),
-               ViTConfig(image_size=32, patch_size=4, in_channels=1, num_classes=10, dim=32, depth=2, heads=2, mlp_dim=64)]
-    for cfg, seen in zip(configs, (1347 * 30, 500)):
-        attempted, got = run_answer(total_train_flops, cfg, seen, name="total_train_flops")
-        if not attempted:
-            return False
-        f = forward_flops(cfg)
-        expected = 3 * f * seen
-        if got == expected:
-            continue
-        hints = {f * seen: "that is the forward pass only; backward costs about twice the forward, so x 3",
-                 2 * f * seen: "x 2 counts forward + one backward matmul; backward needs two (gradients for inputs and weights): x 3",
-                 3 * f: "that is one image; multiply by the number of images seen (training images x epochs)",
-                 f: "that is one forward pass of one image"}
-        raise ExerciseError(f"total_train_flops: {got:,} for P={cfg.patch_size}, D={cfg.dim}, {seen} images; expected "
-                            f"{expected:,}. " + hints.get(got, "Use vitlib.cost.forward_flops(cfg) x 3 x images_seen."))
-    return passed("total_train_flops", "3 x forward FLOPs x images seen, as vitlib.cost.train_flops(cfg) x images")
+def check_feature_map_to_tokens(feature_map_to_tokens) -> bool:
+    """Notebook 08: feature_map_to_tokens(features, proj): the hybrid's tokens from the CNN stem's output.
+
+    features (B, C', H', W') -> 1 x 1 patches in raster order (B, H'W', C') -> proj (a Linear C' -> D)
+    -> tokens (B, H'W', D), as vitlib.hybrid.CNNStemEmbedding does. Checked on a non-square map with
+    all-different values (every wrong order shows), then on a real stem's output.
+    """
+    torch.manual_seed(0)
+    b, c, h, w, d = 2, 5, 3, 4, 8  # all different, so every axis mix-up shows in the shape or the values
+    embedding = CNNStemEmbedding(image_size=8, in_channels=1, dim=d, stem_widths=(4, c)).eval()
+    proj = embedding.proj
+    features = distinct_images(b, c, h, w)  # (B, C', H', W')
+    attempted, got = run_answer(feature_map_to_tokens, features, proj, name="feature_map_to_tokens")
+    if not attempted:
+        return False
+    if not isinstance(got, torch.Tensor):
+        raise ExerciseError(f"feature_map_to_tokens: expected a torch.Tensor, got {type(got).__name__}")
+    with torch.no_grad():
+        expected = embedding.tokens_from_features(features)  # (B, H'W', D)
+        mistakes = [
+            (proj(rearrange(features, "b c h w -> b (w h) c")),
+             "the tokens are in column order: you flattened (w h), so token 1 is the pixel below token 0. "
+             "Flatten row by row, (h w), as patchify orders the patches: 'b c h w -> b (h w) c'"),
+            (proj(features.reshape(b, h * w, c)),
+             "you reshaped (B, C', H', W') to (B, H'W', C') without moving the channel axis, which mixes "
+             "channels and positions. Move the channels last: 'b c h w -> b (h w) c' (or .flatten(2).transpose(1, 2))"),
+            (rearrange(features, "b c h w -> b c (h w)"),
+             "these are channels-first tokens (B, C', N): each token must be one pixel's C' channels, "
+             "(B, N, C'), before the projection: 'b c h w -> b (h w) c'"),
+            (rearrange(features, "b c h w -> b (h w) c"),
+             "right tokens, but not projected: apply proj (the Linear C' -> D, the E of 1 x 1 patches) "
+             "to get (B, N, D)"),
+            (rearrange(expected, "b n d -> b d n"),
+             "the tokens are (B, D, N): the encoder wants one row per token, (B, N, D)"),
+        ]
+    name_the_mistake(f"feature_map_to_tokens(features {(b, c, h, w)})", got, expected, mistakes)
+    images = torch.rand(b, 1, 8, 8)
+    with torch.no_grad():
+        stem_features = embedding.stem.features(images)  # (B, 5, 4, 4) from a real stem
+        _, got = run_answer(feature_map_to_tokens, stem_features, proj, name="feature_map_to_tokens")
+        name_the_mistake("feature_map_to_tokens on a stem's feature map", got, embedding(images), [])
+    return passed("feature_map_to_tokens", "(B, C', H', W') -> 1 x 1 patches (B, H'W', C') in raster order -> "
+                  "projected to (B, H'W', D), as vitlib.hybrid.CNNStemEmbedding")
