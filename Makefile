@@ -1,4 +1,4 @@
-# Two commands do all the set-up:  `make lab`  and  `make test`.
+# Two commands do all the set-up:  `make lab`  and  `make test`  (CI also runs `make test-colab`).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -17,10 +17,16 @@ lab: setup
 
 ## make test: create or update .venv, install, run every test (unit tests, then strict nbval in quick mode)
 test: setup
-	VITLIB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests/
+	VITLIB_QUICK=1 MPLBACKEND=Agg $(PY) -m pytest tests/ --ignore=tests/colab
 ifneq ($(NOTEBOOKS),)
 	VITLIB_QUICK=1 $(PY) -m pytest $(NBVAL) $(NOTEBOOKS)
 endif
+
+## make test-colab: vitlib in a second venv set up like a Colab runtime (ipywidgets 7.7.1, no JupyterLab),
+## installed with the notebooks' own Colab command; the widget tests and one notebook under nbval there.
+## The runtime is cached in .venv-colab/ (first run: a few minutes and PyPI; then the tests only).
+test-colab: setup
+	$(PY) -m pytest tests/colab
 
 setup: $(STAMP)
 
@@ -30,7 +36,7 @@ $(PY):
 # Re-installs whenever the package definition or the pins change. Everything installed is pinned.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet -c constraints.txt setuptools
-	$(PY) -m pip install --quiet --no-build-isolation -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet --no-build-isolation -c constraints.txt -e ".[lab,test]"
 	touch $(STAMP)
 
 ## make notebooks: re-execute every notebook in FULL mode and store the outputs (what gets committed)
@@ -45,4 +51,4 @@ bench: setup
 	$(PY) benchmarks/throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-colab .pytest_cache

@@ -19,10 +19,20 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
-def test_first_code_cell_is_the_colab_guard(nb):
-    first = "".join(code_cells(nb)[0]["source"])
-    assert 'if "google.colab" in sys.modules' in first, "the first code cell must install vitlib only in Colab"
-    assert "enable_custom_widget_manager" in first, "Colab needs the custom widget manager for ipywidgets"
+def test_first_code_cell_opens_with_the_colab_setup_block(nb, capsys):
+    """The first code cell opens with tools/colab_cell.py's block: in Colab it installs vitlib next to Colab's
+    own packages (tests/colab/ runs it in a Colab-like runtime); elsewhere it does nothing and prints nothing."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from colab_cell import current_block, setup_block
+    from set_repository import repositories
+
+    block = current_block("".join(code_cells(nb)[0]["source"]))
+    assert block == setup_block(min(repositories())), "run `python tools/colab_cell.py` to rewrite the block"
+    assert "google.colab" not in sys.modules
+    exec(block, {})
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)

@@ -16,7 +16,8 @@ def _name_and_bound(spec: str) -> tuple[str, str]:
 
 def pyproject_deps() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    specs = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    specs = project["dependencies"] + extras["lab"] + extras["test"]
     return dict(_name_and_bound(s) for s in specs)
 
 
@@ -92,3 +93,18 @@ def test_make_lab_starts_jupyterlab_even_as_root():
     line = next(line for line in dry.splitlines() if "jupyter lab" in line)
     assert line.rstrip().endswith("notebooks/")
     assert ("--allow-root" in line) == (os.getuid() == 0)
+
+
+def test_the_runtime_needs_no_jupyter_front_end_and_make_lab_installs_one():
+    """pip install vitlib goes into Colab or a student's Jupyter as it is: no JupyterLab or Notebook, and
+    Colab's ipywidgets 7 is accepted. JupyterLab comes with the `lab` extra, which `make` installs."""
+    import subprocess
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = dict(_name_and_bound(s) for s in project["dependencies"])
+    assert not {"jupyterlab", "notebook", "jupyter-server", "jupyterlab-widgets"} & set(runtime)
+    assert runtime["ipywidgets"] == ">=7.6"
+    assert "jupyterlab" in dict(_name_and_bound(s) for s in project["optional-dependencies"]["lab"])
+    dry = subprocess.run(["make", "-n", "-W", "pyproject.toml", "-o", ".venv/bin/python", ".venv/.installed"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert '-e ".[lab,test]"' in dry

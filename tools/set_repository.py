@@ -2,9 +2,10 @@
 
     python tools/set_repository.py OWNER/NAME [--branch main]
 
-Rewrites, in one go, the two places that name the repository:
-  * the first cell of every notebook, which in Colab runs `pip install git+https://github.com/OWNER/NAME`;
-  * the "Open in Colab" badges of README.md's notebook table
+Rewrites, in one go, the places that name the repository:
+  * the first cell of every notebook, which in Colab runs `pip install ... "vitlib @ git+https://github.com/OWNER/NAME"`
+    (the block tools/colab_cell.py writes);
+  * README.md's own install line and the "Open in Colab" badges of its notebook table
     (https://colab.research.google.com/github/OWNER/NAME/blob/BRANCH/notebooks/XX.ipynb).
 Only the repository slug (and branch) changes; outputs and everything else stay byte for byte.
 tests/test_notebooks.py checks that all of them name the same repository.
@@ -22,11 +23,13 @@ BADGE = re.compile(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]
 
 
 def repositories() -> set[str]:
-    """Every repository slug named by a notebook's install cell or a README badge."""
+    """Every repository slug named by a notebook's install cell, README's install line or a README badge."""
     found = set()
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         found.update(INSTALL.findall(nb.read_text()))
-    found.update(slug for slug, _ in BADGE.findall((ROOT / "README.md").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    found.update(INSTALL.findall(readme))
+    found.update(slug for slug, _ in BADGE.findall(readme))
     return found
 
 
