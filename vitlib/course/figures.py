@@ -74,11 +74,14 @@ def plot_maps(maps, titles=None, suptitle: str | None = None, vmin: float = -1.0
     return fig
 
 
-def plot_pos_similarity(sim, title: str | None = None) -> Figure:
+def plot_pos_similarity(sim, title: str | None = None, data_range: bool = False) -> Figure:
     """Figure 7 (centre): sim (G, G, G, G) drawn as a G x G grid of G x G tiles.
 
     Tile (i, j) shows the cosine similarity of patch (i, j)'s position embedding with every
-    patch's; diverging colours, fixed range [-1, 1], one colour bar.
+    patch's; diverging colours, the paper's fixed range [-1, 1], one colour bar. data_range=True adds
+    a second panel on the data's own range (min to max, sequential colours): where all similarities
+    are high (e.g. 0.66 to 1), the fixed scale paints every tile the same dark red and only this
+    panel shows the structure.
     """
     sim = np.asarray(sim.detach().cpu() if hasattr(sim, "detach") else sim, dtype=np.float32)
     if sim.ndim != 4 or len(set(sim.shape)) != 1:
@@ -90,20 +93,31 @@ def plot_pos_similarity(sim, title: str | None = None) -> Figure:
     for i in range(g):
         for j in range(g):
             canvas[i * step : i * step + g, j * step : j * step + g] = sim[i, j]
-    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
-    ax = fig.add_subplot()
-    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
-    im = ax.imshow(canvas, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
-    ticks = [i * step + (g - 1) / 2 for i in range(g)]
-    ax.set_xticks(ticks, [str(i + 1) for i in range(g)])
-    ax.set_yticks(ticks, [str(i + 1) for i in range(g)])
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_xlabel("Input patch column")
-    ax.set_ylabel("Input patch row")
-    ax.set_title(title or f"Position embedding similarity ({g} x {g} patches)")
-    fig.colorbar(im, ax=ax, label="cosine similarity", shrink=0.85)
+    fig = Figure(figsize=(11.5, 5.4) if data_range else (6.4, 5.6), layout="constrained")
+    axes = fig.subplots(1, 2 if data_range else 1, squeeze=False)[0]
+    lo, hi = float(np.nanmin(canvas)), float(np.nanmax(canvas))
+    panels = [("RdBu_r", -1.0, 1.0, "cosine similarity", "the paper's scale, -1 to 1")]
+    if data_range:
+        panels.append(("viridis", lo, hi, "cosine similarity", f"this grid's range, {lo:.2f} to {hi:.2f}"))
+    for ax, (cmap_name, vmin, vmax, label, subtitle) in zip(axes, panels):
+        cmap = matplotlib.colormaps[cmap_name].with_extremes(bad="white")
+        im = ax.imshow(canvas, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        ticks = [i * step + (g - 1) / 2 for i in range(g)]
+        ax.set_xticks(ticks, [str(i + 1) for i in range(g)])
+        ax.set_yticks(ticks, [str(i + 1) for i in range(g)])
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_xlabel("Input patch column")
+        ax.set_ylabel("Input patch row")
+        if data_range:
+            ax.set_title(subtitle, fontsize=10)
+        fig.colorbar(im, ax=ax, label=label, shrink=0.85)
+    heading = title or f"Position embedding similarity ({g} x {g} patches)"
+    if data_range:
+        fig.suptitle(heading)
+    else:
+        axes[0].set_title(heading)
     return fig
 
 

@@ -25,8 +25,9 @@ from ..encoder import MLP
 from ..model import PRESETS, ViTConfig
 from .exercise import ExerciseError, name_the_mistake, passed, run_answer
 from .ui import SliderFigure
+from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
 
-__all__ = ["plot_vit_cost", "vit_cost_widget", "check_block_forward", "check_param_count", "vit_weights",
+__all__ = ["plot_architecture", "plot_vit_cost", "vit_cost_widget", "check_block_forward", "check_param_count", "vit_weights",
            "capstone_model", "check_vit_forward"]
 
 
