@@ -34,6 +34,16 @@ def test_plot_pos_similarity():
         plot_pos_similarity(np.zeros((4, 4)))
 
 
+def test_plot_pos_similarity_on_the_data_range_too():
+    sim = pos_embed_similarity(sincos_2d(4, 16), num_prefix_tokens=0)
+    fig = plot_pos_similarity(sim, title="t", data_range=True)
+    paper, data = fig.axes[0].images[0], fig.axes[1].images[0]  # two panels, then their colour bars
+    assert len(fig.axes) == 4 and fig.get_suptitle() == "t"
+    assert paper.get_clim() == (-1, 1)
+    np.testing.assert_allclose(data.get_clim(), (float(sim.min()), float(sim.max())), atol=1e-6)
+    assert "-1 to 1" in fig.axes[0].get_title() and f"{float(sim.min()):.2f}" in fig.axes[1].get_title()
+
+
 def test_plot_maps():
     fig = plot_maps(torch.linspace(-1, 1, 2 * 3 * 3).reshape(2, 3, 3), ["a", "b"], suptitle="s")
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]

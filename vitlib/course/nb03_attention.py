@@ -65,23 +65,25 @@ def plot_softmax_scale(row, scales, entropy, max_weight, scale: float, d: int) -
         ax.plot(scales, values, color="tab:blue")
         ax.plot([scales[i]], [values[i]], "o", color="tab:red", label="current s")
         ax.axvline(1.0, color="tab:orange", ls=":", label="no scaling (s = 1)")
-        ax.axvline(d**-0.5, color="tab:green", ls="--", label=f"s = 1/sqrt(d) = 1/{d**0.5:.3g}")
+        ax.axvline(d**-0.5, color="tab:green", ls="--", label=f"s = 1/sqrt(D_h) = 1/{d**0.5:.3g}")
         ax.set(xscale="log", ylim=(0, top), xlabel="scale factor s (log axis)", ylabel=label)
     ax_ent.axhline(np.log2(t), color="gray", ls="--", lw=1, label=f"uniform: log2 T = {np.log2(t):.3g}")
     ax_ent.set_title("spread of attention (high = spread out)")
     ax_max.set_title("saturation (1 = all weight on one key)")
     ax_ent.legend(loc="lower left", fontsize=8)
-    fig.suptitle(f"softmax(s * q k^T) for random q, k with d = {d} entries of variance 1 and T = {t} tokens")
+    fig.suptitle(f"softmax(s * q k^T) for random q, k with D_h = {d} entries of variance 1 and T = {t} tokens")
     return fig
 
 
 def plot_head_attention(image, maps, patch_size: int, query=None, cls_weights=None, shared_scale: bool = False,
-                        title: str | None = None, size: float = 2.7) -> Figure:
+                        title: str | None = None, size: float = 3.4) -> Figure:
     """Where each head looks: one panel per head, attention over the patches overlaid on the image (notebook 03).
 
     image:       one image, (C, H, W), (H, W, C) or (H, W), values in [0, 1].
     maps:        (heads, G, G) one query's attention weights over the G x G patch keys.
-    query:       (row, col) of the query patch, marked with a box; None if the query is the [class] token.
+    query:       (row, col) of the query patch, marked with a green box; None if the query is the [class] token.
+    The weights are drawn opaque, the image as a cyan outline on top (a faint image under a translucent
+    heat map hides both).
     cls_weights: (heads,) the weight each head gives the [class] token key (shown in the titles).
     shared_scale: one colour scale for all heads (compares magnitudes); otherwise each head is scaled to
                   its own largest weight (shows where every head looks, even a diffuse one).
@@ -104,14 +106,16 @@ def plot_head_attention(image, maps, patch_size: int, query=None, cls_weights=No
         if head >= heads:
             ax.set_axis_off()
             continue
-        ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         vmax = max(float(maps.max() if shared_scale else maps[head].max()), 1e-8)
-        shown = ax.imshow(maps[head], cmap="inferno", vmin=0, vmax=vmax, alpha=0.65, extent=extent,
-                          interpolation="nearest")
+        shown = ax.imshow(maps[head], cmap="inferno", vmin=0, vmax=vmax, extent=extent, interpolation="nearest")
+        lo, hi = float(grey.min()), float(grey.max())
+        if hi > lo:  # the image as an outline on top of the weights, so both stay visible
+            ax.contour(np.arange(w), np.arange(h), grey, levels=[lo + 0.4 * (hi - lo)], colors="cyan",
+                       linewidths=1.2)
         if query is not None:
             r, c = query
             ax.add_patch(Rectangle((c * patch_size - 0.5, r * patch_size - 0.5), patch_size, patch_size,
-                                   fill=False, edgecolor="cyan", lw=2))
+                                   fill=False, edgecolor="lime", lw=2.5))
         label = f"head {head}: max {maps[head].max():.2f}"
         if cls_weights is not None:
             label += f"\n[class] key gets {float(cls_weights[head]):.0%}"
@@ -265,23 +269,23 @@ def softmax_scale_widget(d: int = 64, tokens: int = 16, seed: int = 0) -> Slider
     def draw(values):
         dim, a = values["d"], float(values["exponent"])
         if not 2 <= dim <= 4096:  # at d = 1 every d^-a is 1, and there is nothing to see
-            raise ValueError(f"head size d = {dim} is out of range; use 2 <= d <= 4096 (ViT-B has d = 64)")
+            raise ValueError(f"head size D_h = {dim} is out of range; use 2 <= D_h <= 4096 (ViT-B has D_h = 64)")
         scores, exponents, entropy, max_weight = curves(dim)
         s = dim**-a
         weights = (s * scores).softmax(-1)
         scales = dim ** -exponents.numpy()
         fig = plot_softmax_scale(weights[0].numpy(), scales, entropy.numpy(), max_weight.numpy(), s, dim)
         std = (s * scores).std().item()
-        message = (f"s = d<sup>-{a:.2f}</sup> = {s:.4g}: the scaled scores have std {std:.2f} "
-                   f"(unscaled: {scores.std().item():.2f} &asymp; sqrt(d) = {dim**0.5:.2f}); rows have mean entropy "
+        message = (f"s = D<sub>h</sub><sup>-{a:.2f}</sup> = {s:.4g}: the scaled scores have std {std:.2f} "
+                   f"(unscaled: {scores.std().item():.2f} &asymp; sqrt(D_h) = {dim**0.5:.2f}); rows have mean entropy "
                    f"{_entropy_bits(weights).mean().item():.2f} of {np.log2(tokens):.2f} bits, mean largest "
                    f"weight {weights.amax(-1).mean().item():.2f}.")
         return fig, message
 
     controls = {
-        "d": widgets.IntText(value=d, description="head size d", style={"description_width": "initial"},
+        "d": widgets.IntText(value=d, description="head size D_h", style={"description_width": "initial"},
                         layout=widgets.Layout(width="170px")),
-        "exponent": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="s = d^-a, a",
+        "exponent": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="s = D_h^-a, a",
                                    continuous_update=False, readout_format=".2f",
                                    style={"description_width": "initial"}, layout=widgets.Layout(width="420px")),
     }
@@ -369,22 +373,22 @@ def check_attention(attention) -> bool:
     scores = q @ k.transpose(-2, -1)  # (B, H, T, T), unscaled
     expected = (scores / math.sqrt(d)).softmax(dim=-1)
     name_the_mistake("attention weights", weights, expected, [
-        (scores.softmax(dim=-1), f"the 1/sqrt(d) scale is missing: divide the scores q k^T by sqrt(d) = "
-                                 f"{math.sqrt(d):g} before the softmax (d = q.shape[-1], the size of one head)"),
-        ((scores / d).softmax(dim=-1), f"you divided the scores by d = {d}; divide by sqrt(d) = {math.sqrt(d):g}"),
-        ((scores * math.sqrt(d)).softmax(dim=-1), "you multiplied the scores by sqrt(d); divide by it instead"),
+        (scores.softmax(dim=-1), f"the 1/sqrt(D_h) scale is missing: divide the scores q k^T by sqrt(D_h) = "
+                                 f"{math.sqrt(d):g} before the softmax (D_h = q.shape[-1], the size of one head)"),
+        ((scores / d).softmax(dim=-1), f"you divided the scores by D_h = {d}; divide by sqrt(D_h) = {math.sqrt(d):g}"),
+        ((scores * math.sqrt(d)).softmax(dim=-1), "you multiplied the scores by sqrt(D_h); divide by it instead"),
         ((scores / math.sqrt(d)).softmax(dim=-2), "softmax over the wrong axis: your columns sum to 1. Each row "
                                                   "(one query) must sum to 1 over the keys: softmax(dim=-1)"),
-        (scores.softmax(dim=-2), "softmax over the wrong axis (columns sum to 1; use dim=-1) and the 1/sqrt(d) "
+        (scores.softmax(dim=-2), "softmax over the wrong axis (columns sum to 1; use dim=-1) and the 1/sqrt(D_h) "
                                  "scale is missing"),
         (expected.transpose(-2, -1), "your weights are transposed: row i must hold query i's weights over "
-                                     "all keys, softmax(q k^T / sqrt(d)) with softmax(dim=-1)"),
-        (scores / math.sqrt(d), "the softmax is missing: weights = softmax(scores / sqrt(d), dim=-1)"),
-        (scores, "the 1/sqrt(d) scale and the softmax are both missing"),
+                                     "all keys, softmax(q k^T / sqrt(D_h)) with softmax(dim=-1)"),
+        (scores / math.sqrt(d), "the softmax is missing: weights = softmax(scores / sqrt(D_h), dim=-1)"),
+        (scores, "the 1/sqrt(D_h) scale and the softmax are both missing"),
     ])
     expected_out = expected @ v
     if out.shape != (b, h, t, d):
-        raise ExerciseError(f"attention: out has shape {tuple(out.shape)}, expected (B, H, T, d) = {(b, h, t, d)}")
+        raise ExerciseError(f"attention: out has shape {tuple(out.shape)}, expected (B, H, T, D_h) = {(b, h, t, d)}")
     name_the_mistake("attention out", out, expected_out, [
         (expected.transpose(-2, -1) @ v, "out uses the transposed weights: out = weights @ v"),
         (v, "out is v itself: mix the values with the weights, out = weights @ v"),
