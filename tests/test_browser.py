@@ -41,7 +41,9 @@ def notebooks_with_widgets() -> list[Path]:
     found = []
     for nb in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
-        if any(c["cell_type"] == "code" and "widgets." in "".join(c["source"]) for c in cells):
+        # a widget builder of the course (`nbNN.something_widget(...)`) or ipywidgets used directly
+        if any(c["cell_type"] == "code" and ("_widget(" in "".join(c["source"]) or "widgets." in "".join(c["source"]))
+               for c in cells):
             found.append(nb)
     return found
 
