@@ -6,6 +6,10 @@ widget, runs all cells, waits for the kernel to go idle, moves a slider, and che
 that the plot changed and that no error output appeared. Screenshots of failures
 go to tests/artifacts/.
 
+Before any cell runs, the same notebook must read well: where a widget will be, the
+committed output shows the still picture of its figure (`vitlib.course.ui.FigureBox`
+commits one beside the widget view), not the widget's repr `VBox(children=...`.
+
 Skipped (with the reason) where Chromium or Playwright is missing; `.ci/run`
 installs Chromium (apt-get install chromium) so CI runs it.
 """
@@ -37,9 +41,18 @@ def notebooks_with_widgets() -> list[Path]:
     found = []
     for nb in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
-        if any(c["cell_type"] == "code" and "widgets." in "".join(c["source"]) for c in cells):
+        # a widget builder of the course (`nbNN.something_widget(...)`) or ipywidgets used directly
+        if any(c["cell_type"] == "code" and ("_widget(" in "".join(c["source"]) or "widgets." in "".join(c["source"]))
+               for c in cells):
             found.append(nb)
     return found
+
+
+def widget_outputs(nb: Path) -> list[tuple[int, dict]]:
+    """(cell index, output data) of every committed output that displays a widget."""
+    cells = json.loads(nb.read_text())["cells"]
+    return [(i, out["data"]) for i, c in enumerate(cells) if c["cell_type"] == "code"
+            for out in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
 
 
 def _missing() -> str | None:
@@ -192,6 +205,58 @@ def test_notebook_widgets_in_a_real_browser(lab, browser, notebook):
         after = [plots.nth(i).screenshot() for i in range(plots.count())]
         assert before != after, "moving the slider did not change the widget's plot"
         assert page.evaluate(ERRORS_JS) == [], "moving the slider raised an error"
+    except BaseException:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        raise
+    finally:
+        page.close()
+        _shutdown_kernels(lab)
+
+
+# Every code cell's rendered outputs, in notebook order: how many images, and the text shown.
+CELL_OUTPUTS_JS = """() => {
+  const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+  return cells.map(cell => {
+    const area = cell.node.querySelector('.jp-OutputArea');
+    if (!area) return null;
+    return {images: area.querySelectorAll('img').length, text: area.innerText};
+  });
+}"""
+
+
+@pytest.mark.parametrize("notebook", notebooks_with_widgets(), ids=lambda p: p.stem)
+def test_unrun_notebook_shows_pictures_where_widgets_will_be(lab, browser, notebook):
+    outputs = widget_outputs(notebook)
+    if not outputs:
+        pytest.skip(f"{notebook.name} has no committed widget output: run it and commit its outputs")
+    stale = [i for i, data in outputs if "image/png" not in data]
+    if stale:
+        pytest.skip(f"{notebook.name}: cells {stale} were committed before widgets carried a still picture; "
+                    "re-run the notebook (make notebooks) to commit them")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    shot = ARTIFACTS / f"{notebook.stem}-unrun.png"
+    try:
+        page.goto(f"{lab}/lab/tree/{notebook.name}?reset", timeout=60_000)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                               "&& window.jupyterapp.shell.currentWidget.content "
+                               "&& window.jupyterapp.shell.currentWidget.content.widgets.length > 0", timeout=60_000)
+        cell_count = len(json.loads(notebook.read_text())["cells"])
+        page.wait_for_function(f"() => window.jupyterapp.shell.currentWidget.content.widgets.length === {cell_count}",
+                               timeout=60_000)
+        deadline = time.time() + 30
+        while True:  # outputs render asynchronously
+            rendered = page.evaluate(CELL_OUTPUTS_JS)
+            if all(rendered[i] and rendered[i]["images"] > 0 for i, _ in outputs) or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        for i, _ in outputs:
+            shown = rendered[i]
+            assert shown is not None and shown["images"] > 0, f"cell {i}: no picture where the widget will be"
+            assert "VBox(" not in shown["text"] and "HBox(" not in shown["text"], f"cell {i} shows the widget's repr"
+            assert "Error displaying widget" not in shown["text"], f"cell {i} shows a widget error"
+        assert page.evaluate(KERNEL_BUSY_JS) in ("idle", "none", "starting", "unknown")  # nothing was run
+        assert page.evaluate(NOT_RUN_JS) == [], "the committed notebook has code cells that never ran"
     except BaseException:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)

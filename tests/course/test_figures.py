@@ -34,6 +34,16 @@ def test_plot_pos_similarity():
         plot_pos_similarity(np.zeros((4, 4)))
 
 
+def test_plot_pos_similarity_on_the_data_range_too():
+    sim = pos_embed_similarity(sincos_2d(4, 16), num_prefix_tokens=0)
+    fig = plot_pos_similarity(sim, title="t", data_range=True)
+    paper, data = fig.axes[0].images[0], fig.axes[1].images[0]  # two panels, then their colour bars
+    assert len(fig.axes) == 4 and fig.get_suptitle() == "t"
+    assert paper.get_clim() == (-1, 1)
+    np.testing.assert_allclose(data.get_clim(), (float(sim.min()), float(sim.max())), atol=1e-6)
+    assert "-1 to 1" in fig.axes[0].get_title() and f"{float(sim.min()):.2f}" in fig.axes[1].get_title()
+
+
 def test_plot_maps():
     fig = plot_maps(torch.linspace(-1, 1, 2 * 3 * 3).reshape(2, 3, 3), ["a", "b"], suptitle="s")
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
@@ -82,3 +92,48 @@ def test_plot_history_without_test_data():
                       test_acc=[float("nan")] * 2, lr=[1e-3] * 2, seconds=[1.0] * 2)
     loss_ax, _ = plot_history(history).axes
     assert len(loss_ax.lines) == 1  # the train curve only
+
+
+def _text_boxes(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    return [(t.get_text(), t.get_window_extent(renderer)) for ax in fig.axes for t in ax.texts if t.get_text()]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_plot_architecture_draws_every_stage_and_labels_do_not_collide(compact):
+    from vitlib.course.figures import ARCHITECTURE_STAGES, plot_architecture
+
+    fig = plot_architecture(compact=compact)
+    boxes = _text_boxes(fig)
+    words = " ".join(text for text, _ in boxes)
+    for needle in ["image", "patches", "projection", "position", "[class]", "encoder", "MSA", "MLP head", "class"]:
+        assert needle in words
+    assert (f"notebook {ARCHITECTURE_STAGES[-1][3]}" in words) is (not compact)  # the road map only in full
+    fig_box = fig.bbox
+    for i, (text_a, a) in enumerate(boxes):
+        assert fig_box.contains(a.x0, a.y0) and fig_box.contains(a.x1, a.y1), f"{text_a!r} is cut off"
+        for text_b, b in boxes[i + 1 :]:
+            assert not a.overlaps(b), f"labels {text_a!r} and {text_b!r} collide"
+
+
+def test_plot_architecture_highlights_the_stage_you_are_in():
+    from matplotlib.colors import to_hex
+
+    from vitlib.course.figures import plot_architecture
+
+    def fills(fig):
+        return [to_hex(p.get_facecolor()) for p in fig.axes[0].patches if p.get_width() > 1.5]  # the stage boxes
+
+    plain = fills(plot_architecture())
+    assert len(plain) == 7 and len(set(plain)) == 1  # no highlight: all stages alike
+    marked = fills(plot_architecture(highlight="tokens", compact=True))
+    assert marked[3] != marked[0] and marked.count(marked[3]) == 1  # only the 4th stage stands out
+    inner = plot_architecture(highlight="attention", compact=True).axes[0].patches
+    assert sum(to_hex(p.get_facecolor()) == marked[3] for p in inner) == 1  # the MSA row inside the encoder
+    assert plot_architecture(highlight=["patches", "projection"]).axes[0].get_title(loc="left") == "you are here"
+    with pytest.raises(ValueError, match="unknown stage"):
+        plot_architecture(highlight="decoder")

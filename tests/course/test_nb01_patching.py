@@ -22,10 +22,18 @@ def test_plot_patching(photo):
     titles = [ax.get_title() for ax in fig.axes]
     assert any("N = HW/P² = 9 patches" in t for t in titles)
     assert any("9 x 768" in t for t in titles)
-    matrix = [ax for ax in fig.axes if "x_p" in ax.get_title()][0].images[0].get_array()
-    assert matrix.shape == (9, 768)  # the (N, P*P*C) patch matrix
+    matrix_ax = [ax for ax in fig.axes if "x_p" in ax.get_title()][0]
+    matrix = matrix_ax.images[0].get_array()
+    assert "rows 3-5 of x_p" in matrix_ax.get_title()  # the middle grid row (row 1 of 3), not the first
+    assert matrix.shape == (3, 256, 3)  # 3 rows of x_p, each P*P pixels of C values
     from vitlib.patches import patchify
-    assert np.allclose(matrix, patchify(photo[None], 16)[0].numpy(), atol=1e-6)  # same order as vitlib
+    rows = patchify(photo[None], 16)[0, 3:6].numpy()  # (3, P*P*C) in (p1 p2 c) order
+    assert np.allclose(matrix.reshape(3, 768), rows, atol=1e-6)  # the same numbers, in vitlib's order
+    assert [t.get_text() for t in matrix_ax.get_yticklabels()] == ["3", "4", "5"]
+    strip = [ax for ax in fig.axes if "in the order" in ax.get_title()][0]
+    assert [t.get_text() for t in strip.get_xticklabels()] == ["3", "4", "5"]
+    texts_on_image = [t.get_text() for t in fig.axes[0].texts]
+    assert texts_on_image == [str(i) for i in range(9)]
     with pytest.raises(ValueError, match="not divisible"):
         plot_patching(photo, 5)
 

@@ -19,13 +19,18 @@ from vitlib.probes import pos_embed_similarity
 
 def test_pos_embed_widget():
     w = pos_embed_widget(dim=32, grid_size=4, max_grid=6)
-    assert "sin-cos" in w.figure.axes[0].get_title()
+    assert "sin-cos" in w.figure.get_suptitle()
+    paper, data = w.figure.axes[0].images[0], w.figure.axes[1].images[0]  # the two panels, then their bars
+    assert paper.get_clim() == (-1, 1)  # the paper's scale
+    low, high = data.get_clim()
+    assert -1 < low < high <= 1 and (low, high) != (-1, 1)  # the data's own range, where the structure shows
+    assert "range from" in w.message.value
     first = w.figure.axes[0].images[0].get_array().copy()
     w.controls["grid"].value = 5
     assert w.figure.axes[0].images[0].get_array().shape == (5 * 6 - 1, 5 * 6 - 1)
     w.controls["kind"].value = "learned"
     learned = w.figure.axes[0].images[0].get_array()
-    assert "learned" in w.figure.axes[0].get_title()
+    assert "learned" in w.figure.get_suptitle()
     sincos = pos_embed_similarity(PositionEmbedding(25, 32, kind="sincos2d").pos_embed)
     assert not np.ma.allclose(learned, plot_pos_similarity(sincos).axes[0].images[0].get_array())
     assert first.shape == (19, 19)
@@ -34,7 +39,7 @@ def test_pos_embed_widget():
     assert "nothing to compare" in w.message.value and w.canvas.layout.display == "none"
     assert w.figure is figure  # nothing was drawn
     w.controls["kind"].value = "sincos2d"
-    assert w.message.value == "" and w.canvas.layout.display is None
+    assert "nothing to compare" not in w.message.value and w.canvas.layout.display is None
 
 
 def test_pos_embed_widget_leaves_global_rng_alone():

@@ -26,7 +26,7 @@ def test_plot_softmax_scale_is_labelled():
     fig = plot_softmax_scale(np.full(16, 1 / 16), scales, np.linspace(4, 1, 5), np.linspace(0.1, 0.8, 5), 0.125, 64)
     assert isinstance(fig, Figure)
     labels = texts(fig)
-    for words in ("key token", "attention weight", "entropy", "scale factor", "d = 64"):
+    for words in ("key token", "attention weight", "entropy", "scale factor", "D_h = 64"):
         assert words in labels
 
 
@@ -35,7 +35,11 @@ def test_plot_head_attention_shows_each_head_and_rejects_bad_shapes():
     fig = plot_head_attention(np.zeros((1, 16, 16)), maps, 2, query=(1, 2), cls_weights=np.full(4, 0.1), title="t")
     heads = [ax for ax in fig.axes if ax.get_title().startswith("head")]
     assert len(heads) == 4
-    np.testing.assert_allclose(heads[2].images[1].get_array(), maps[2])  # the overlay is head 2's map
+    np.testing.assert_allclose(heads[2].images[0].get_array(), maps[2])  # opaque: head 2's map is the only image
+    digit = np.zeros((1, 16, 16))
+    digit[0, 4:12, 7:9] = 1.0  # a stroke: drawn as an outline over the weights
+    outlined = plot_head_attention(digit, maps, 2, query=(1, 2))
+    assert all(len(ax.images) == 1 and ax.collections for ax in outlined.axes if ax.get_title().startswith("head"))
     assert len(heads[0].patches) == 1  # the query box
     assert "[class] key gets 10%" in heads[0].get_title()
     fig = plot_head_attention(np.zeros((16, 16)), maps, 2, query=None)  # class-token query: no box
@@ -101,10 +105,10 @@ def test_attention_widget_runs_the_model_once_and_indexes(tiny_vit):
     # class-token query of image 2, layer 2: each head's panel shows its row over the 16 patch keys
     heads = [ax for ax in w.figure.axes if ax.get_title().startswith("head")]
     for h, ax in enumerate(heads):
-        np.testing.assert_allclose(ax.images[1].get_array(), attn[1][2, h, 0, 1:].reshape(4, 4).numpy(), atol=1e-6)
+        np.testing.assert_allclose(ax.images[0].get_array(), attn[1][2, h, 0, 1:].reshape(4, 4).numpy(), atol=1e-6)
     w.set(cls_query=False, row=1, col=3)
     query = 1 + 1 * 4 + 3
-    np.testing.assert_allclose(heads_of(w)[1].images[1].get_array(), attn[1][2, 1, query, 1:].reshape(4, 4).numpy(),
+    np.testing.assert_allclose(heads_of(w)[1].images[0].get_array(), attn[1][2, 1, query, 1:].reshape(4, 4).numpy(),
                                atol=1e-6)
     assert "label 2" in w.figure.get_suptitle()
 
@@ -146,11 +150,11 @@ def _scores(q, k):
 
 
 @pytest.mark.parametrize("weights_fn, message", [
-    (lambda q, k: _scores(q, k).softmax(-1), "1/sqrt(d) scale is missing"),
-    (lambda q, k: (_scores(q, k) / q.shape[-1]).softmax(-1), "divided the scores by d"),
-    (lambda q, k: (_scores(q, k) * q.shape[-1] ** 0.5).softmax(-1), "multiplied the scores by sqrt(d)"),
+    (lambda q, k: _scores(q, k).softmax(-1), "1/sqrt(D_h) scale is missing"),
+    (lambda q, k: (_scores(q, k) / q.shape[-1]).softmax(-1), "divided the scores by D_h"),
+    (lambda q, k: (_scores(q, k) * q.shape[-1] ** 0.5).softmax(-1), "multiplied the scores by sqrt(D_h)"),
     (lambda q, k: (_scores(q, k) / q.shape[-1] ** 0.5).softmax(-2), "softmax over the wrong axis: your columns"),
-    (lambda q, k: _scores(q, k).softmax(-2), "wrong axis (columns sum to 1; use dim=-1) and the 1/sqrt(d)"),
+    (lambda q, k: _scores(q, k).softmax(-2), "wrong axis (columns sum to 1; use dim=-1) and the 1/sqrt(D_h)"),
     (lambda q, k: (_scores(k, q) / q.shape[-1] ** 0.5).softmax(-2), "weights are transposed"),
     (lambda q, k: _scores(q, k) / q.shape[-1] ** 0.5, "the softmax is missing"),
     (lambda q, k: _scores(q, k), "scale and the softmax are both missing"),

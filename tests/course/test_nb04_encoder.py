@@ -7,6 +7,7 @@ from helpers import changed, texts  # tests/course/helpers.py
 from vitlib import ViTConfig
 from vitlib.cost import count_params
 from vitlib.course.exercise import ExerciseError
+from vitlib.course import nb04_encoder as nb04
 from vitlib.course.nb04_encoder import check_block_forward, check_param_count, plot_vit_cost, vit_cost_widget
 
 
@@ -171,3 +172,95 @@ def test_the_cost_widget_shows_the_new_messages():
         assert w.canvas.layout.display == "none"
         w.controls[control].value = {"image_size": 32, "patch_size": 4, "dim": 64}[control]
         assert w.canvas.layout.display != "none"
+
+
+# ------------------------------ capstone: the whole forward pass
+
+
+def vit_forward(images, params):
+    """The notebook's reference solution, written independently of the checker."""
+    import torch.nn.functional as F
+    from einops import rearrange
+
+    def layer_norm(x, gain, bias):
+        mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True, unbiased=False)
+        return (x - mean) / torch.sqrt(var + 1e-6) * gain + bias
+
+    p, heads = params["patch_size"], params["heads"]
+    x = rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p) @ params["E"] + params["E_bias"]
+    z = torch.cat([params["x_class"].expand(len(x), 1, -1), x], dim=1) + params["E_pos"]
+    z0 = z
+    for layer in params["layers"]:
+        n = layer_norm(z, layer["ln1_gain"], layer["ln1_bias"])
+        q, k, v = rearrange(n @ layer["W_qkv"] + layer["b_qkv"], "b t (three h d) -> three b h t d", three=3, h=heads)
+        a = torch.softmax(q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5, dim=-1)
+        z = z + rearrange(a @ v, "b h t d -> b t (h d)") @ layer["U_msa"] + layer["b_msa"]
+        n = layer_norm(z, layer["ln2_gain"], layer["ln2_bias"])
+        z = z + F.gelu(n @ layer["W_fc1"] + layer["b_fc1"]) @ layer["W_fc2"] + layer["b_fc2"]
+    y = layer_norm(z[:, 0], params["ln_gain"], params["ln_bias"])
+    return z0, z, y, y @ params["W_head"] + params["b_head"]
+
+
+def test_capstone_reference_solution_passes_and_equals_vitlib(capsys):
+    assert nb04.check_vit_forward(vit_forward)
+    assert "✓ vit_forward is correct" in capsys.readouterr().out
+    model = nb04.capstone_model(seed=3)
+    images = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(vit_forward(images, nb04.vit_weights(model))[-1], model(images), atol=1e-5)
+
+
+def test_capstone_not_attempted_and_wrong_return(capsys):
+    def untouched(images, params):
+        raise NotImplementedError
+
+    assert nb04.check_vit_forward(untouched) is False
+    assert "not attempted yet" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="return four tensors"):
+        nb04.check_vit_forward(lambda images, params: vit_forward(images, params)[-1])
+
+
+@pytest.mark.parametrize("flags, words", [
+    (dict(pos=False), "Eq. 1 is off: E_pos is missing"),
+    (dict(cls_first=False), "Eq. 1 is off: the class token goes in FRONT"),
+    (dict(flatten="(c p1 p2)"), "Eq. 1 is off: the patches are flattened in (c p1 p2)"),
+    (dict(scale="none"), "Eq. 2 is off: the attention scores lack the scale"),
+    (dict(scale="D"), "not 1/sqrt(D)"),
+    (dict(softmax_dim=-2), "the softmax runs over the keys"),
+    (dict(split_heads=False), "one head of width D"),
+    (dict(u_msa=False), "U_msa"),
+    (dict(post_norm=True), "post-norm"),
+    (dict(residual=False), "residual connections are missing"),
+    (dict(gelu="tanh"), "Eq. 3 is off"),
+    (dict(final_ln=False), "Eq. 4 is off: y is the class token after one more LayerNorm"),
+    (dict(read="mean"), "not the mean of all tokens"),
+])
+def test_capstone_names_the_equation_that_is_off(flags, words):
+    with pytest.raises(ExerciseError, match=None) as error:
+        nb04.check_vit_forward(lambda images, params: nb04._forward(images, params, **flags))
+    assert words in str(error.value)
+
+
+def test_capstone_head_and_shape_errors_say_which_stage():
+    def no_head_bias(images, params):
+        z0, z, y, _ = vit_forward(images, params)
+        return z0, z, y, y @ params["W_head"]
+
+    with pytest.raises(ExerciseError, match=r"the logits \(the head"):
+        nb04.check_vit_forward(no_head_bias)
+
+    def no_class_token(images, params):
+        z0, z, y, logits = vit_forward(images, params)
+        return z0[:, 1:], z, y, logits
+
+    with pytest.raises(ExerciseError, match=r"z0 \(Eq. 1\) has shape \(2, 16, 16\), expected \(2, 17, 16\)"):
+        nb04.check_vit_forward(no_class_token)
+
+
+def test_vit_weights_refuses_other_layouts():
+    from vitlib import ViT
+
+    gap = ViT(ViTConfig(image_size=16, patch_size=4, dim=16, depth=1, heads=2, mlp_dim=32, num_classes=5,
+                        class_token=False, pool="mean"))
+    with pytest.raises(ValueError, match="paper's layout"):
+        nb04.vit_weights(gap)

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = ["Figure", "as_hwc", "show_image", "plot_images", "plot_maps", "plot_pos_similarity", "plot_seed_bars",
-           "family_style", "plot_history", "plot_confusion_matrix"]
+           "family_style", "plot_history", "plot_confusion_matrix", "plot_architecture"]
 
 
 def as_hwc(image) -> np.ndarray:
@@ -74,11 +74,14 @@ def plot_maps(maps, titles=None, suptitle: str | None = None, vmin: float = -1.0
     return fig
 
 
-def plot_pos_similarity(sim, title: str | None = None) -> Figure:
+def plot_pos_similarity(sim, title: str | None = None, data_range: bool = False) -> Figure:
     """Figure 7 (centre): sim (G, G, G, G) drawn as a G x G grid of G x G tiles.
 
     Tile (i, j) shows the cosine similarity of patch (i, j)'s position embedding with every
-    patch's; diverging colours, fixed range [-1, 1], one colour bar.
+    patch's; diverging colours, the paper's fixed range [-1, 1], one colour bar. data_range=True adds
+    a second panel on the data's own range (min to max, sequential colours): where all similarities
+    are high (e.g. 0.66 to 1), the fixed scale paints every tile the same dark red and only this
+    panel shows the structure.
     """
     sim = np.asarray(sim.detach().cpu() if hasattr(sim, "detach") else sim, dtype=np.float32)
     if sim.ndim != 4 or len(set(sim.shape)) != 1:
@@ -90,20 +93,31 @@ def plot_pos_similarity(sim, title: str | None = None) -> Figure:
     for i in range(g):
         for j in range(g):
             canvas[i * step : i * step + g, j * step : j * step + g] = sim[i, j]
-    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
-    ax = fig.add_subplot()
-    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
-    im = ax.imshow(canvas, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
-    ticks = [i * step + (g - 1) / 2 for i in range(g)]
-    ax.set_xticks(ticks, [str(i + 1) for i in range(g)])
-    ax.set_yticks(ticks, [str(i + 1) for i in range(g)])
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_xlabel("Input patch column")
-    ax.set_ylabel("Input patch row")
-    ax.set_title(title or f"Position embedding similarity ({g} x {g} patches)")
-    fig.colorbar(im, ax=ax, label="cosine similarity", shrink=0.85)
+    fig = Figure(figsize=(11.5, 5.4) if data_range else (6.4, 5.6), layout="constrained")
+    axes = fig.subplots(1, 2 if data_range else 1, squeeze=False)[0]
+    lo, hi = float(np.nanmin(canvas)), float(np.nanmax(canvas))
+    panels = [("RdBu_r", -1.0, 1.0, "cosine similarity", "the paper's scale, -1 to 1")]
+    if data_range:
+        panels.append(("viridis", lo, hi, "cosine similarity", f"this grid's range, {lo:.2f} to {hi:.2f}"))
+    for ax, (cmap_name, vmin, vmax, label, subtitle) in zip(axes, panels):
+        cmap = matplotlib.colormaps[cmap_name].with_extremes(bad="white")
+        im = ax.imshow(canvas, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        ticks = [i * step + (g - 1) / 2 for i in range(g)]
+        ax.set_xticks(ticks, [str(i + 1) for i in range(g)])
+        ax.set_yticks(ticks, [str(i + 1) for i in range(g)])
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_xlabel("Input patch column")
+        ax.set_ylabel("Input patch row")
+        if data_range:
+            ax.set_title(subtitle, fontsize=10)
+        fig.colorbar(im, ax=ax, label=label, shrink=0.85)
+    heading = title or f"Position embedding similarity ({g} x {g} patches)"
+    if data_range:
+        fig.suptitle(heading)
+    else:
+        axes[0].set_title(heading)
     return fig
 
 
@@ -192,4 +206,93 @@ def plot_confusion_matrix(
                 text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
                 ax.text(j, i, text, ha="center", va="center", fontsize=8,
                         color="white" if cm[i, j] > threshold else "black")
+    return fig
+
+
+# ------------------------------ Figure 1: the architecture, with a "you are here" highlight
+
+# (key, title, detail under the box, the notebook that builds it). Keys name what `highlight` can pick;
+# "attention" and "mlp" are rows inside the encoder box.
+ARCHITECTURE_STAGES = [
+    ("image", "image", "H x W x C", "01"),
+    ("patches", "patches $\\mathbf{x}_p$", "N x (P²·C)", "01"),
+    ("projection", "linear\nprojection $\\mathbf{E}$", "N x D", "01"),
+    ("tokens", "[class] token 0*\n+ position $\\mathbf{E}_{pos}$", "(N+1) x D", "02"),
+    ("encoder", "Transformer\nencoder  x L", "(N+1) x D", "03, 04"),
+    ("head", "MLP head\non token 0", "K", "04"),
+    ("class", "class", "argmax", "00"),
+]
+_STAGE_KEYS = [key for key, *_ in ARCHITECTURE_STAGES] + ["attention", "mlp"]
+_HIGHLIGHT, _PLAIN, _FADED = "#ffcf56", "#dbe8f6", "#eeeeee"
+
+
+def plot_architecture(highlight=None, compact: bool = False, title: str | None = None) -> Figure:
+    """Figure 1 of the paper, drawn left to right: image -> patches -> linear projection -> [class] token
+    and position embedding -> Transformer encoder (LN, MSA, +; LN, MLP, +) x L -> MLP head -> class.
+
+    highlight: None, one key or a list of keys out of "image", "patches", "projection", "tokens",
+    "encoder", "attention", "mlp", "head", "class": those boxes are drawn in yellow, the others faded
+    (a "you are here" marker). compact=True draws a short strip (no shapes, no notebook numbers)
+    for the top of a notebook.
+    """
+    keys = [highlight] if isinstance(highlight, str) else list(highlight or [])
+    unknown = [k for k in keys if k not in _STAGE_KEYS]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown} to highlight; choose from {_STAGE_KEYS}")
+    from matplotlib.patches import FancyBboxPatch, Rectangle
+
+    n = len(ARCHITECTURE_STAGES)
+    box_w, gap = 1.55, 0.55
+    box_h = 1.5 if compact else 1.9
+    width = n * box_w + (n - 1) * gap
+    fig = Figure(figsize=(11.5, 1.6) if compact else (13, 2.9), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xlim(-0.1, width + 0.1)
+    ax.set_ylim(-0.05 if compact else -0.75, box_h + 0.05)
+    ax.set_axis_off()
+
+    def colour(key):
+        if not keys:
+            return _PLAIN
+        return _HIGHLIGHT if key in keys else _FADED
+
+    font = 8.5 if compact else 10
+    for i, (key, name, detail, notebook) in enumerate(ARCHITECTURE_STAGES):
+        x0 = i * (box_w + gap)
+        cx = x0 + box_w / 2
+        box = FancyBboxPatch((x0, 0), box_w, box_h, boxstyle="round,pad=0,rounding_size=0.12",
+                             fc=colour(key), ec="#333333", lw=2.2 if key in keys else 1.0)
+        ax.add_patch(box)
+        if key == "image":  # a 3 x 3 picture: the patches to come
+            s = box_h * 0.17
+            for r in range(3):
+                for c in range(3):
+                    ax.add_patch(Rectangle((cx - 1.5 * s + c * s, box_h * 0.1 + (2 - r) * s), s, s,
+                                           fc=matplotlib.colormaps["viridis"]((r * 3 + c) / 8), ec="white", lw=1))
+            ax.text(cx, box_h * 0.8, name, ha="center", va="center", fontsize=font)
+        elif key == "patches":  # the same nine patches in a row: a sequence
+            s = box_w / 11
+            for j in range(9):
+                ax.add_patch(Rectangle((x0 + s + j * s, box_h * 0.3), s * 0.9, s * 0.9,
+                                       fc=matplotlib.colormaps["viridis"](j / 8), ec="white", lw=0.5))
+            ax.text(cx, box_h * 0.68, name, ha="center", va="center", fontsize=font)
+        elif key == "encoder":
+            ax.text(cx, box_h * 0.8, name, ha="center", va="center", fontsize=font)
+            for row, (sub, label) in enumerate((("attention", "LN → MSA → +"), ("mlp", "LN → MLP → +"))):
+                y = box_h * (0.44 - 0.27 * row)
+                ax.add_patch(FancyBboxPatch((x0 + 0.08, y - 0.17), box_w - 0.16, 0.34,
+                                            boxstyle="round,pad=0,rounding_size=0.06",
+                                            fc=_HIGHLIGHT if sub in keys else "white", ec="#555555",
+                                            lw=1.6 if sub in keys else 0.6))
+                ax.text(cx, y, label, ha="center", va="center", fontsize=font - 1.5)
+        else:
+            ax.text(cx, box_h / 2, name, ha="center", va="center", fontsize=font)
+        if not compact:
+            ax.text(cx, -0.2, detail, ha="center", va="center", fontsize=9, color="#333333")
+            ax.text(cx, -0.55, f"notebook {notebook}", ha="center", va="center", fontsize=8.5, color="#666666")
+        if i < n - 1:
+            ax.annotate("", xy=(x0 + box_w + gap - 0.04, box_h / 2), xytext=(x0 + box_w + 0.04, box_h / 2),
+                        arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1.4, mutation_scale=14))
+    default = ("you are here" if keys else "Figure 1: the Vision Transformer")
+    ax.set_title(title or default, fontsize=10 if compact else 12, loc="left")
     return fig

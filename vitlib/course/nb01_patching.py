@@ -16,14 +16,15 @@ import torch
 from einops import rearrange
 from ipywidgets import widgets
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from ..patches import check_patch_size
 from . import figures
 from .exercise import ExerciseError, distinct_images, matches, passed, run_answer, scale_of
-from .figures import plot_images  # shared with other notebooks, used here too
+from .figures import plot_architecture, plot_images  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
-__all__ = ["plot_images", "plot_patching", "patch_size_widget", "check_patchify", "check_conv_weight_to_E"]
+__all__ = ["plot_architecture", "plot_images", "plot_patching", "patch_size_widget", "check_patchify", "check_conv_weight_to_E"]
 
 
 # ------------------------------ drawings
@@ -32,9 +33,12 @@ __all__ = ["plot_images", "plot_patching", "patch_size_widget", "check_patchify"
 def plot_patching(image, patch_size: int, num_sequence: int = 16) -> Figure:
     """An image cut into P x P patches, and the same patches as a sequence (Eq. 1's x_p).
 
-    Top left: the image with the patch grid and patch numbers (raster order).
-    Top right: the patch matrix x_p, N rows of P*P*C values, flattened in (p1 p2 c) order.
-    Bottom: the first `num_sequence` patches, one after another, as the transformer reads them.
+    Top left: the image with the patch grid and patch numbers (raster order); the patches shown on the
+    right and below are outlined. They are the middle row of the grid (through the subject of a
+    centred photo, not the background of its first row), at most `num_sequence` of them.
+    Top right: those rows of the patch matrix x_p, each row's P*P*C values drawn as P*P pixels in their
+    colour (the C values of a pixel are neighbours in the (p1 p2 c) order), so a row is readable.
+    Bottom: the same patches, one after another, as the transformer reads them.
     """
     img = figures.as_hwc(image)
     h, w, c = img.shape
@@ -44,6 +48,8 @@ def plot_patching(image, patch_size: int, num_sequence: int = 16) -> Figure:
     gh, gw = h // p, w // p
     n, k = gh * gw, p * p * c
     patches = rearrange(img, "(h p1) (w p2) c -> (h w) p1 p2 c", p1=p, p2=p)  # (N, P, P, C)
+    row = gh // 2  # the middle row of the grid
+    shown = list(range(row * gw, row * gw + min(num_sequence, gw)))  # patch indices n, left to right
 
     fig = Figure(figsize=(10, 6.4), layout="constrained")
     axes = fig.subplot_mosaic([["image", "matrix"], ["sequence", "sequence"]], height_ratios=[3.3, 1])
@@ -53,11 +59,15 @@ def plot_patching(image, patch_size: int, num_sequence: int = 16) -> Figure:
     lw = 1.2 if max(gh, gw) <= 16 else 0.5
     ax.vlines(np.arange(1, gw) * p, 0, h, colors="white", linewidth=lw)
     ax.hlines(np.arange(1, gh) * p, 0, w, colors="white", linewidth=lw)
-    numbered = range(n) if n <= 64 else [*range(gw + 1), n - 1]  # all, or the first row + 1 and the last
+    ax.add_patch(Rectangle((0, row * p), len(shown) * p, p, fill=False, edgecolor="yellow", linewidth=2))
+    if n <= 64:  # all numbers; else those that fit: the first row, the shown ones, the last (or fewer)
+        numbered = range(n)
+    else:
+        numbered = [*range(gw), *shown, n - 1] if gw <= 16 else [0, shown[0], shown[-1], n - 1]
     for i in numbered:
         r, col = divmod(i, gw)
         ax.text((col + 0.5) * p, (r + 0.5) * p, str(i), ha="center", va="center", color="white",
-                fontsize=9 if n <= 64 else 6, fontweight="bold",
+                fontsize=9 if n <= 64 else 5.5, fontweight="bold",
                 bbox=dict(boxstyle="round,pad=0.1", facecolor="black", alpha=0.45, linewidth=0))
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
@@ -66,24 +76,25 @@ def plot_patching(image, patch_size: int, num_sequence: int = 16) -> Figure:
     ax.set_ylabel("y (pixels)")
 
     ax = axes["matrix"]
-    matrix = patches.reshape(n, k)  # (N, P*P*C), the (p1 p2 c) order
-    ax.imshow(matrix, cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    ax.set_title(f"the sequence x_p: N x P²C = {n} x {k}")
-    ax.set_xlabel("value within a patch, (p1 p2 c) order")
-    ax.set_ylabel("patch index n (position in the sequence)")
+    rows = rearrange(patches[shown], "n p1 p2 c -> n (p1 p2) c")  # (rows, P*P, C): row n of x_p, pixel by pixel
+    figures.show_image(ax, rows, aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(shown)), [str(i) for i in shown], fontsize=8 if len(shown) <= 16 else 6)
+    ax.set_title(f"rows {shown[0]}-{shown[-1]} of x_p (N x P²C = {n} x {k})", fontsize=10)
+    ax.set_xlabel(f"pixel within the patch, (p1 p2) order: {p * p} pixels x {c} values")
+    ax.set_ylabel("patch index n")
 
     ax = axes["sequence"]
-    shown = min(num_sequence, n)
     gap = max(1, p // 8)
-    strip = np.ones((p, shown * (p + gap) - gap, c), dtype=np.float32)
-    for i in range(shown):
-        strip[:, i * (p + gap) : i * (p + gap) + p] = patches[i]
+    strip = np.ones((p, len(shown) * (p + gap) - gap, c), dtype=np.float32)
+    for j, i in enumerate(shown):
+        strip[:, j * (p + gap) : j * (p + gap) + p] = patches[i]
     figures.show_image(ax, strip, interpolation="nearest")
-    ax.set_xticks([i * (p + gap) + (p - 1) / 2 for i in range(shown)], [str(i) for i in range(shown)])
+    ax.set_xticks([j * (p + gap) + (p - 1) / 2 for j in range(len(shown))], [str(i) for i in shown],
+                  fontsize=9 if len(shown) <= 16 else 7)
     ax.set_yticks([])
     ax.set_xlabel("position in the sequence (patch index n)")
-    ax.set_title(f"the first {shown} of {n} patches, read row by row: patch {gw} starts the second row"
-                 if shown > gw else f"the first {shown} of {n} patches, read row by row")
+    ax.set_title(f"patches {shown[0]}-{shown[-1]} (grid row {row}, outlined in yellow), in the order "
+                 "the Transformer reads them")
     return fig
 
 

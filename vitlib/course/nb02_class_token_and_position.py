@@ -15,10 +15,10 @@ from ..embeddings import PositionEmbedding
 from ..probes import pos_embed_similarity
 from . import figures
 from .exercise import ExerciseError, matches, passed, run_answer
-from .figures import plot_images, plot_maps, plot_pos_similarity  # shared with other notebooks, used here too
+from .figures import plot_architecture, plot_images, plot_maps, plot_pos_similarity  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
-__all__ = ["plot_images", "plot_maps", "plot_pos_similarity", "POS_EMBED_CHOICES", "pos_embed_widget", "check_embed_tokens", "check_pos_similarity"]
+__all__ = ["plot_architecture", "plot_images", "plot_maps", "plot_pos_similarity", "POS_EMBED_CHOICES", "pos_embed_widget", "check_embed_tokens", "check_pos_similarity"]
 
 
 # ------------------------------ widgets
@@ -49,8 +49,13 @@ def pos_embed_widget(dim: int = 64, grid_size: int = 7, min_grid: int = 2, max_g
             raise ValueError("pos_embed='none': no position embeddings are added, so there is nothing to compare. "
                              "The encoder then sees only what is in each patch, not where it is: shuffling the "
                              "patches does not change the [class] token's output.")
-        title = f"Position embedding similarity\n{labels[kind]}, {g} x {g} patches, D = {dim}"
-        return figures.plot_pos_similarity(similarity[kind, g], title=title), ""
+        sim = similarity[kind, g]
+        title = f"Position embedding similarity: {labels[kind]}, {g} x {g} patches, D = {dim}"
+        off = sim.reshape(g * g, g * g)[~torch.eye(g * g, dtype=torch.bool)]  # pairs of different patches
+        note = (f"Similarities of different patches range from {off.min():.2f} to {off.max():.2f}. Left: the "
+                "paper's scale, -1 to 1. Right: the same numbers on their own range, which shows the structure "
+                "when they are all alike.")
+        return figures.plot_pos_similarity(sim, title=title, data_range=True), f"<p>{note}</p>"
 
     controls = {
         "kind": widgets.Dropdown(options=POS_EMBED_CHOICES, value="sincos2d", description="E_pos"),

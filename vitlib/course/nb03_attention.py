@@ -1,5 +1,8 @@
 """Notebook 03 (attention): the drawings, widgets and exercise checkers the notebook uses.
 
+    intuition_weights       one query patch of a photo weighing all patches: average, fixed, attention
+    plot_query_scores       the intuition drawn: query -> scores with every key -> softmax -> weighted sum
+    plot_weighting_progression  averaging -> fixed weighting -> data-dependent weighting, on the photo
     plot_softmax_scale      how the scale of q k^T makes the softmax spread out or saturate
     plot_head_attention     where each head looks from one query, over the image
     softmax_scale_widget    slider over s in softmax(s q k^T), with curves of entropy and saturation
@@ -14,6 +17,8 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from ipywidgets import widgets
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -21,9 +26,11 @@ from matplotlib.ticker import MaxNLocator
 
 from . import figures
 from .exercise import ExerciseError, name_the_mistake, passed, run_answer
+from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
 from .ui import SliderFigure, int_slider
 
-__all__ = ["plot_softmax_scale", "plot_head_attention", "softmax_scale_widget", "attention_head_widget",
+__all__ = ["plot_architecture", "intuition_weights", "plot_query_scores", "plot_weighting_progression",
+           "plot_softmax_scale", "plot_head_attention", "softmax_scale_widget", "attention_head_widget",
            "check_attention", "check_split_heads"]
 
 
@@ -58,23 +65,25 @@ def plot_softmax_scale(row, scales, entropy, max_weight, scale: float, d: int) -
         ax.plot(scales, values, color="tab:blue")
         ax.plot([scales[i]], [values[i]], "o", color="tab:red", label="current s")
         ax.axvline(1.0, color="tab:orange", ls=":", label="no scaling (s = 1)")
-        ax.axvline(d**-0.5, color="tab:green", ls="--", label=f"s = 1/sqrt(d) = 1/{d**0.5:.3g}")
+        ax.axvline(d**-0.5, color="tab:green", ls="--", label=f"s = 1/sqrt(D_h) = 1/{d**0.5:.3g}")
         ax.set(xscale="log", ylim=(0, top), xlabel="scale factor s (log axis)", ylabel=label)
     ax_ent.axhline(np.log2(t), color="gray", ls="--", lw=1, label=f"uniform: log2 T = {np.log2(t):.3g}")
     ax_ent.set_title("spread of attention (high = spread out)")
     ax_max.set_title("saturation (1 = all weight on one key)")
     ax_ent.legend(loc="lower left", fontsize=8)
-    fig.suptitle(f"softmax(s * q k^T) for random q, k with d = {d} entries of variance 1 and T = {t} tokens")
+    fig.suptitle(f"softmax(s * q k^T) for random q, k with D_h = {d} entries of variance 1 and T = {t} tokens")
     return fig
 
 
 def plot_head_attention(image, maps, patch_size: int, query=None, cls_weights=None, shared_scale: bool = False,
-                        title: str | None = None, size: float = 2.7) -> Figure:
+                        title: str | None = None, size: float = 3.4) -> Figure:
     """Where each head looks: one panel per head, attention over the patches overlaid on the image (notebook 03).
 
     image:       one image, (C, H, W), (H, W, C) or (H, W), values in [0, 1].
     maps:        (heads, G, G) one query's attention weights over the G x G patch keys.
-    query:       (row, col) of the query patch, marked with a box; None if the query is the [class] token.
+    query:       (row, col) of the query patch, marked with a green box; None if the query is the [class] token.
+    The weights are drawn opaque, the image as a cyan outline on top (a faint image under a translucent
+    heat map hides both).
     cls_weights: (heads,) the weight each head gives the [class] token key (shown in the titles).
     shared_scale: one colour scale for all heads (compares magnitudes); otherwise each head is scaled to
                   its own largest weight (shows where every head looks, even a diffuse one).
@@ -97,14 +106,16 @@ def plot_head_attention(image, maps, patch_size: int, query=None, cls_weights=No
         if head >= heads:
             ax.set_axis_off()
             continue
-        ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         vmax = max(float(maps.max() if shared_scale else maps[head].max()), 1e-8)
-        shown = ax.imshow(maps[head], cmap="inferno", vmin=0, vmax=vmax, alpha=0.65, extent=extent,
-                          interpolation="nearest")
+        shown = ax.imshow(maps[head], cmap="inferno", vmin=0, vmax=vmax, extent=extent, interpolation="nearest")
+        lo, hi = float(grey.min()), float(grey.max())
+        if hi > lo:  # the image as an outline on top of the weights, so both stay visible
+            ax.contour(np.arange(w), np.arange(h), grey, levels=[lo + 0.4 * (hi - lo)], colors="cyan",
+                       linewidths=1.2)
         if query is not None:
             r, c = query
             ax.add_patch(Rectangle((c * patch_size - 0.5, r * patch_size - 0.5), patch_size, patch_size,
-                                   fill=False, edgecolor="cyan", lw=2))
+                                   fill=False, edgecolor="lime", lw=2.5))
         label = f"head {head}: max {maps[head].max():.2f}"
         if cls_weights is not None:
             label += f"\n[class] key gets {float(cls_weights[head]):.0%}"
@@ -120,6 +131,111 @@ def plot_head_attention(image, maps, patch_size: int, query=None, cls_weights=No
         bar.ax.set_yticklabels(["0", "head's max"])
     if title:
         fig.suptitle(title)
+    return fig
+
+
+# ------------------------------ the intuition first: one query on a photo
+
+
+def intuition_weights(image, patch_size: int, query, sharpness: float = 10.0, sigma: float = 1.0) -> dict:
+    """Three ways for one query patch to weigh all N patches of `image`: -> dict name -> (G, G) weights.
+
+    "average":   every patch 1/N (the plain mean).
+    "fixed":     by grid distance from the query only, exp(-d^2 / 2 sigma^2), normalised: the same
+                 for every image (a weighting a convolution could do).
+    "attention": softmax over the keys of sharpness * cos(x_q, x_j), the patches' pixel vectors centred
+                 on the mean patch: weights that depend on the data. A trained ViT learns U_q, U_k to
+                 make q and k; here q = k = the raw (centred) pixels, so the picture needs no training.
+    Also "scores" (G, G): the attention scores before the softmax, and "values" (N, P, P, C) the patches.
+    """
+    img = torch.as_tensor(figures.as_hwc(image))  # (H, W, C)
+    h, w, _ = img.shape
+    if h % patch_size or w % patch_size:
+        raise ValueError(f"patch size {patch_size} does not tile a {h} x {w} image; use a divisor of both")
+    gh, gw = h // patch_size, w // patch_size
+    r, c = query
+    if not (0 <= r < gh and 0 <= c < gw):
+        raise ValueError(f"query {query} is outside the {gh} x {gw} grid; use row 0..{gh - 1}, col 0..{gw - 1}")
+    values = rearrange(img, "(h p1) (w p2) c -> (h w) p1 p2 c", p1=patch_size, p2=patch_size)  # (N, P, P, C)
+    x = rearrange(values, "n p1 p2 c -> n (p1 p2 c)")  # (N, P*P*C): the patch vectors x_p
+    x = F.normalize(x - x.mean(dim=0), dim=-1)  # centred, unit length: q = k
+    i = r * gw + c
+    scores = sharpness * (x @ x[i])  # (N,): query i against every key
+    rows, cols = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    near = torch.exp(-((rows - r) ** 2 + (cols - c) ** 2).float() / (2 * sigma**2)).flatten()
+    return {"average": torch.full((gh, gw), 1.0 / (gh * gw)), "fixed": (near / near.sum()).reshape(gh, gw),
+            "attention": scores.softmax(dim=0).reshape(gh, gw), "scores": scores.reshape(gh, gw), "values": values}
+
+
+def _weighted_patch(weights, values):
+    """sum_j w_j v_j: (G, G) weights, (N, P, P, C) patches -> one (P, P, C) patch."""
+    return torch.einsum("n,nijc->ijc", weights.flatten(), values).numpy()
+
+
+def _show_weights_on_image(ax, img, weights, patch_size, query):
+    """The image, each patch dimmed by its weight (bright = heavy), the query outlined."""
+    wmap = np.kron(weights.numpy() / float(weights.max()), np.ones((patch_size, patch_size)))[:, :, None]
+    figures.show_image(ax, img * (0.12 + 0.88 * wmap), interpolation="nearest")
+    r, c = query
+    ax.add_patch(Rectangle((c * patch_size - 0.5, r * patch_size - 0.5), patch_size, patch_size,
+                           fill=False, edgecolor="cyan", lw=2))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_query_scores(image, patch_size: int, query, sharpness: float = 10.0) -> Figure:
+    """Attention as a picture: one query patch scores every key, the softmax turns scores into weights,
+    the output is the weighted sum of the values (here the patches themselves)."""
+    img = figures.as_hwc(image)
+    parts = intuition_weights(img, patch_size, query, sharpness)
+    scores, weights = parts["scores"].numpy(), parts["attention"]
+    fig = Figure(figsize=(13.5, 3.6), layout="constrained")
+    ax_img, ax_s, ax_w, ax_out = fig.subplots(1, 4, width_ratios=[1, 1.2, 1.2, 1])
+    figures.show_image(ax_img, img, interpolation="nearest")
+    r, c = query
+    ax_img.add_patch(Rectangle((c * patch_size - 0.5, r * patch_size - 0.5), patch_size, patch_size,
+                               fill=False, edgecolor="cyan", lw=2))
+    ax_img.set_title("1. the query patch (cyan)")
+    ax_img.set_xticks([])
+    ax_img.set_yticks([])
+    bound = float(np.abs(scores).max())
+    im = ax_s.imshow(scores, cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")
+    fig.colorbar(im, ax=ax_s, shrink=0.85, label="score q·k")
+    ax_s.set_title("2. its score with every key")
+    im = ax_w.imshow(weights.numpy(), cmap="viridis", vmin=0, interpolation="nearest")
+    fig.colorbar(im, ax=ax_w, shrink=0.85, label="weight (all sum to 1)")
+    ax_w.set_title("3. softmax: weights")
+    for ax in (ax_s, ax_w):
+        ax.set_xlabel("key patch column")
+        ax.set_ylabel("key patch row")
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="cyan", lw=2))
+    figures.show_image(ax_out, _weighted_patch(weights, parts["values"]), interpolation="nearest")
+    ax_out.set_title("4. output: Σ weight × value")
+    ax_out.set_xticks([])
+    ax_out.set_yticks([])
+    return fig
+
+
+def plot_weighting_progression(image, patch_size: int, query, sharpness: float = 10.0) -> Figure:
+    """Averaging -> fixed weighting -> data-dependent weighting (attention), for one query patch.
+
+    One column each: the weights on the image (top; bright = heavy) and the output sum_j w_j v_j (below).
+    """
+    img = figures.as_hwc(image)
+    parts = intuition_weights(img, patch_size, query, sharpness)
+    rows = [("average", "1. average: every patch 1/N"),
+            ("fixed", "2. fixed weights: by distance only"),
+            ("attention", "3. attention: weights from the data")]
+    fig = Figure(figsize=(11, 6.6), layout="constrained")
+    axes = fig.subplots(2, 3, height_ratios=[1.5, 1])
+    for (name, label), ax_w, ax_out in zip(rows, axes[0], axes[1]):
+        weights = parts[name]
+        _show_weights_on_image(ax_w, img, weights, patch_size, query)
+        ax_w.set_title(f"{label}\n(largest weight {float(weights.max()):.2f})", fontsize=10)
+        figures.show_image(ax_out, _weighted_patch(weights, parts["values"]), interpolation="nearest")
+        ax_out.set_title("output Σ w·v", fontsize=10)
+        ax_out.set_xticks([])
+        ax_out.set_yticks([])
     return fig
 
 
@@ -153,23 +269,23 @@ def softmax_scale_widget(d: int = 64, tokens: int = 16, seed: int = 0) -> Slider
     def draw(values):
         dim, a = values["d"], float(values["exponent"])
         if not 2 <= dim <= 4096:  # at d = 1 every d^-a is 1, and there is nothing to see
-            raise ValueError(f"head size d = {dim} is out of range; use 2 <= d <= 4096 (ViT-B has d = 64)")
+            raise ValueError(f"head size D_h = {dim} is out of range; use 2 <= D_h <= 4096 (ViT-B has D_h = 64)")
         scores, exponents, entropy, max_weight = curves(dim)
         s = dim**-a
         weights = (s * scores).softmax(-1)
         scales = dim ** -exponents.numpy()
         fig = plot_softmax_scale(weights[0].numpy(), scales, entropy.numpy(), max_weight.numpy(), s, dim)
         std = (s * scores).std().item()
-        message = (f"s = d<sup>-{a:.2f}</sup> = {s:.4g}: the scaled scores have std {std:.2f} "
-                   f"(unscaled: {scores.std().item():.2f} &asymp; sqrt(d) = {dim**0.5:.2f}); rows have mean entropy "
+        message = (f"s = D<sub>h</sub><sup>-{a:.2f}</sup> = {s:.4g}: the scaled scores have std {std:.2f} "
+                   f"(unscaled: {scores.std().item():.2f} &asymp; sqrt(D_h) = {dim**0.5:.2f}); rows have mean entropy "
                    f"{_entropy_bits(weights).mean().item():.2f} of {np.log2(tokens):.2f} bits, mean largest "
                    f"weight {weights.amax(-1).mean().item():.2f}.")
         return fig, message
 
     controls = {
-        "d": widgets.IntText(value=d, description="head size d", style={"description_width": "initial"},
+        "d": widgets.IntText(value=d, description="head size D_h", style={"description_width": "initial"},
                         layout=widgets.Layout(width="170px")),
-        "exponent": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="s = d^-a, a",
+        "exponent": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="s = D_h^-a, a",
                                    continuous_update=False, readout_format=".2f",
                                    style={"description_width": "initial"}, layout=widgets.Layout(width="420px")),
     }
@@ -257,22 +373,22 @@ def check_attention(attention) -> bool:
     scores = q @ k.transpose(-2, -1)  # (B, H, T, T), unscaled
     expected = (scores / math.sqrt(d)).softmax(dim=-1)
     name_the_mistake("attention weights", weights, expected, [
-        (scores.softmax(dim=-1), f"the 1/sqrt(d) scale is missing: divide the scores q k^T by sqrt(d) = "
-                                 f"{math.sqrt(d):g} before the softmax (d = q.shape[-1], the size of one head)"),
-        ((scores / d).softmax(dim=-1), f"you divided the scores by d = {d}; divide by sqrt(d) = {math.sqrt(d):g}"),
-        ((scores * math.sqrt(d)).softmax(dim=-1), "you multiplied the scores by sqrt(d); divide by it instead"),
+        (scores.softmax(dim=-1), f"the 1/sqrt(D_h) scale is missing: divide the scores q k^T by sqrt(D_h) = "
+                                 f"{math.sqrt(d):g} before the softmax (D_h = q.shape[-1], the size of one head)"),
+        ((scores / d).softmax(dim=-1), f"you divided the scores by D_h = {d}; divide by sqrt(D_h) = {math.sqrt(d):g}"),
+        ((scores * math.sqrt(d)).softmax(dim=-1), "you multiplied the scores by sqrt(D_h); divide by it instead"),
         ((scores / math.sqrt(d)).softmax(dim=-2), "softmax over the wrong axis: your columns sum to 1. Each row "
                                                   "(one query) must sum to 1 over the keys: softmax(dim=-1)"),
-        (scores.softmax(dim=-2), "softmax over the wrong axis (columns sum to 1; use dim=-1) and the 1/sqrt(d) "
+        (scores.softmax(dim=-2), "softmax over the wrong axis (columns sum to 1; use dim=-1) and the 1/sqrt(D_h) "
                                  "scale is missing"),
         (expected.transpose(-2, -1), "your weights are transposed: row i must hold query i's weights over "
-                                     "all keys, softmax(q k^T / sqrt(d)) with softmax(dim=-1)"),
-        (scores / math.sqrt(d), "the softmax is missing: weights = softmax(scores / sqrt(d), dim=-1)"),
-        (scores, "the 1/sqrt(d) scale and the softmax are both missing"),
+                                     "all keys, softmax(q k^T / sqrt(D_h)) with softmax(dim=-1)"),
+        (scores / math.sqrt(d), "the softmax is missing: weights = softmax(scores / sqrt(D_h), dim=-1)"),
+        (scores, "the 1/sqrt(D_h) scale and the softmax are both missing"),
     ])
     expected_out = expected @ v
     if out.shape != (b, h, t, d):
-        raise ExerciseError(f"attention: out has shape {tuple(out.shape)}, expected (B, H, T, d) = {(b, h, t, d)}")
+        raise ExerciseError(f"attention: out has shape {tuple(out.shape)}, expected (B, H, T, D_h) = {(b, h, t, d)}")
     name_the_mistake("attention out", out, expected_out, [
         (expected.transpose(-2, -1) @ v, "out uses the transposed weights: out = weights @ v"),
         (v, "out is v itself: mix the values with the weights, out = weights @ v"),

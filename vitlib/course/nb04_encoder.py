@@ -4,6 +4,8 @@
     vit_cost_widget       a ViT's hyperparameters -> tokens, parameters, FLOPs, memory (Table 1's presets)
     check_block_forward   exercise: the pre-norm encoder block, Eq. 2-3
     check_param_count     exercise: a ViT's exact parameter count
+    vit_weights           a ViT's weights as plain tensors with the paper's names (for the capstone)
+    check_vit_forward     capstone: the whole forward pass, Eq. 1-4, stage by stage against vitlib's ViT
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from itertools import combinations
 
 import numpy as np
 import torch
+from einops import rearrange
 from ipywidgets import widgets
 from matplotlib.figure import Figure
 from torch import nn
@@ -22,8 +25,10 @@ from ..encoder import MLP
 from ..model import PRESETS, ViTConfig
 from .exercise import ExerciseError, name_the_mistake, passed, run_answer
 from .ui import SliderFigure
+from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
 
-__all__ = ["plot_vit_cost", "vit_cost_widget", "check_block_forward", "check_param_count"]
+__all__ = ["plot_architecture", "plot_vit_cost", "vit_cost_widget", "check_block_forward", "check_param_count", "vit_weights",
+           "capstone_model", "check_vit_forward"]
 
 
 # ------------------------------ drawings
@@ -332,3 +337,142 @@ def check_param_count(count_vit_params) -> bool:
         lines.append("Go through the parts: E and its bias, class token, E_pos, per block 2 LayerNorms, qkv, "
                      "U_msa, 2 MLP layers (with biases), the final LayerNorm, the head.")
     raise ExerciseError(" ".join(lines))
+
+
+# ------------------------------ capstone: the whole forward pass, Eq. 1-4
+
+
+def vit_weights(model) -> dict:
+    """A vitlib ViT's weights as plain tensors named after the paper, each matrix (in, out) so `x @ W + b`.
+
+    patch_size, heads; E (P*P*C, D) with rows in patchify's (p1 p2 c) order and E_bias (D,); x_class (D,);
+    E_pos (N+1, D); layers: one dict per block with ln1_gain, ln1_bias, W_qkv (D, 3D) whose columns
+    are (three heads D_h), b_qkv (3D,), U_msa (D, D), b_msa, ln2_gain, ln2_bias, W_fc1 (D, M), b_fc1,
+    W_fc2 (M, D), b_fc2; ln_gain, ln_bias (Eq. 4); W_head (D, K), b_head (K,).
+    Only the paper's layout: class token, learned E_pos, no patch-embedding norm, a linear head.
+    """
+    cfg = model.cfg
+    if not (cfg.class_token and cfg.pool == "cls" and cfg.pos_embed == "learned" and not cfg.patch_embed_norm
+            and cfg.head == "linear" and cfg.qkv_bias and cfg.final_norm == "before_pool"):
+        raise ValueError("vit_weights reads the paper's layout only (class token, learned E_pos, plain patch "
+                         "embedding, linear head); build the model with ViTConfig's defaults for these fields")
+
+    def t(x):
+        return x.detach().clone()
+
+    layers = [{"ln1_gain": t(b.norm1.weight), "ln1_bias": t(b.norm1.bias),
+               "W_qkv": t(b.attn.qkv.weight.T), "b_qkv": t(b.attn.qkv.bias),
+               "U_msa": t(b.attn.proj.weight.T), "b_msa": t(b.attn.proj.bias),
+               "ln2_gain": t(b.norm2.weight), "ln2_bias": t(b.norm2.bias),
+               "W_fc1": t(b.mlp.fc1.weight.T), "b_fc1": t(b.mlp.fc1.bias),
+               "W_fc2": t(b.mlp.fc2.weight.T), "b_fc2": t(b.mlp.fc2.bias)} for b in model.encoder.blocks]
+    return {"patch_size": cfg.patch_size, "heads": cfg.heads,
+            "E": t(model.patch_embed.E), "E_bias": t(model.patch_embed.proj.bias),
+            "x_class": t(model.cls_token.token[0, 0]), "E_pos": t(model.pos_embed.pos_embed[0]),
+            "layers": layers, "ln_gain": t(model.norm.weight), "ln_bias": t(model.norm.bias),
+            "W_head": t(model.head.weight.T), "b_head": t(model.head.bias)}
+
+
+def _ln(x, gain, bias):
+    return nn.functional.layer_norm(x, x.shape[-1:], gain, bias, eps=1e-6)
+
+
+def _forward(images, w, pos=True, cls_first=True, flatten="(p1 p2 c)", e_bias=True, scale="D_h", softmax_dim=-1,
+             split_heads=True, post_norm=False, residual=True, u_msa=True, gelu="none", final_ln=True, read="first"):
+    """Eq. 1-4 and the head written out, with switches that make the usual mistakes: -> (z0, zL, y, logits)."""
+    p, heads = w["patch_size"], w["heads"]
+    x = rearrange(images, f"b c (h p1) (w p2) -> b (h w) {flatten}", p1=p, p2=p)  # [B, N, P*P*C]
+    x = x @ w["E"] + (w["E_bias"] if e_bias else 0)  # [B, N, D]
+    cls = w["x_class"].expand(len(x), 1, -1)  # [B, 1, D]
+    z = torch.cat([cls, x] if cls_first else [x, cls], dim=1) + (w["E_pos"] if pos else 0)  # z0: [B, N+1, D]
+    z0 = z
+    for layer in w["layers"]:
+        n = z if post_norm else _ln(z, layer["ln1_gain"], layer["ln1_bias"])
+        q, k, v = rearrange(n @ layer["W_qkv"] + layer["b_qkv"], "b t (three h d) -> three b h t d", three=3,
+                            h=heads if split_heads else 1)  # [B, heads, T, D_h]
+        s = {"D_h": q.shape[-1] ** -0.5, "D": z.shape[-1] ** -0.5, "none": 1.0}[scale]
+        a = (q @ k.transpose(-2, -1) * s).softmax(dim=softmax_dim)  # [B, heads, T, T]
+        out = rearrange(a @ v, "b h t d -> b t (h d)")  # [B, T, D]
+        out = out @ layer["U_msa"] + layer["b_msa"] if u_msa else out
+        z = (z if residual else 0) + out  # Eq. 2
+        z = _ln(z, layer["ln1_gain"], layer["ln1_bias"]) if post_norm else z
+        n = z if post_norm else _ln(z, layer["ln2_gain"], layer["ln2_bias"])
+        hidden = nn.functional.gelu(n @ layer["W_fc1"] + layer["b_fc1"], approximate=gelu)
+        z = (z if residual else 0) + hidden @ layer["W_fc2"] + layer["b_fc2"]  # Eq. 3
+        z = _ln(z, layer["ln2_gain"], layer["ln2_bias"]) if post_norm else z
+    token = {"first": z[:, 0], "last": z[:, -1], "mean": z.mean(dim=1)}[read]
+    y = _ln(token, w["ln_gain"], w["ln_bias"]) if final_ln else token  # Eq. 4: [B, D]
+    return z0, z, y, y @ w["W_head"] + w["b_head"]
+
+
+# (what differs, which output shows it, the message); the checker tries them in this order
+_FORWARD_MISTAKES = [
+    (dict(pos=False), 0, "Eq. 1 is off: E_pos is missing; add it to every token, the class token included"),
+    (dict(cls_first=False), 0, "Eq. 1 is off: the class token goes in FRONT of the patches (token 0), "
+                               "z0 = [x_class; x_p^1 E; ...; x_p^N E] + E_pos"),
+    (dict(flatten="(c p1 p2)"), 0, "Eq. 1 is off: the patches are flattened in (c p1 p2) order; E's rows are in "
+                                   "patchify's order (p1 p2 c), as in notebook 01"),
+    (dict(e_bias=False), 0, "Eq. 1 is off: the projection has a bias too, x_p E + E_bias"),
+    (dict(scale="none"), 1, "Eq. 2 is off: the attention scores lack the scale 1/sqrt(D_h) (notebook 03)"),
+    (dict(scale="D"), 1, "Eq. 2 is off: scale the scores by 1/sqrt(D_h), the width of one head, not 1/sqrt(D)"),
+    (dict(softmax_dim=-2), 1, "Eq. 2 is off: the softmax runs over the keys (the last axis), so that each "
+                              "query's weights sum to 1"),
+    (dict(split_heads=False), 1, "Eq. 2 is off: this is one head of width D; split q, k, v into `heads` heads "
+                                 "with 'b t (three h d) -> three b h t d'"),
+    (dict(u_msa=False), 1, "Eq. 2 is off: the concatenated heads go through U_msa (and b_msa) before the residual"),
+    (dict(post_norm=True), 1, "Eq. 2-3 are off: this is post-norm; ViT normalises each sub-layer's INPUT, "
+                              "z' = MSA(LN(z)) + z"),
+    (dict(residual=False), 1, "Eq. 2-3 are off: the residual connections are missing (+ z and + z')"),
+    (dict(gelu="tanh"), 1, "Eq. 3 is off: the MLP uses the exact GELU, F.gelu(x), not the tanh approximation"),
+    (dict(final_ln=False), 2, "Eq. 4 is off: y is the class token after one more LayerNorm, LN(z_L^0)"),
+    (dict(read="mean"), 2, "Eq. 4 is off: y reads the class token, z_L^0 (token 0), not the mean of all tokens"),
+    (dict(read="last"), 2, "Eq. 4 is off: y reads the class token, token 0, not the last token"),
+]
+_STAGES = ["z0 (Eq. 1)", "z_L (Eq. 2-3, after the last block)", "y (Eq. 4)", "the logits (the head, y W_head + b_head)"]
+
+
+def capstone_model(seed: int = 0):
+    """A small ViT (16 px RGB, P = 4, D = 16, 2 blocks of 2 heads, 5 classes) with every weight random and
+    visible: non-zero class token and head, E_pos of std 0.5, LayerNorms with random gain and bias."""
+    from ..model import ViT
+
+    cfg = ViTConfig(image_size=16, patch_size=4, in_channels=3, num_classes=5, dim=16, depth=2, heads=2, mlp_dim=32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = ViT(cfg).eval()
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "norm" in name:
+                    param.copy_(torch.randn_like(param) * 0.5 + (1.0 if name.endswith("weight") else 0.0))
+                elif name.startswith(("cls_token", "pos_embed", "head")):
+                    param.copy_(torch.randn_like(param) * 0.5)
+    return model
+
+
+def check_vit_forward(vit_forward) -> bool:
+    """Notebook 04, capstone: vit_forward(images, params) -> (z0, zL, y, logits), the whole ViT from
+    `vit_weights(model)`: Eq. 1 (z0 [B, N+1, D]), Eq. 2-3 (z_L [B, N+1, D]), Eq. 4 (y [B, D]), head ([B, K]).
+
+    Compared stage by stage with vitlib's ViT on a small random model; the first stage that differs is
+    named, with the usual mistake it matches.
+    """
+    model = capstone_model()
+    params = vit_weights(model)
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        attempted, got = run_answer(vit_forward, images, params, name="vit_forward")
+        if not attempted:
+            return False
+        expected = _forward(images, params)
+        assert torch.allclose(expected[-1], model(images), atol=1e-5)  # the written-out reference is vitlib's ViT
+        wrong = [(_forward(images, params, **flags), stage, message) for flags, stage, message in _FORWARD_MISTAKES]
+    if not isinstance(got, tuple | list) or len(got) != 4:
+        raise ExerciseError("vit_forward: return four tensors, `return z0, z, y, logits` (Eq. 1, Eq. 2-3, Eq. 4, head)")
+    for stage, (mine, right) in enumerate(zip(got, expected)):
+        name = f"vit_forward: {_STAGES[stage]}"
+        if isinstance(mine, torch.Tensor) and mine.shape != right.shape:
+            raise ExerciseError(f"{name} has shape {tuple(mine.shape)}, expected {tuple(right.shape)} "
+                                f"(B = 2 images, N + 1 = 17 tokens, D = 16, K = 5 classes)")
+        mistakes = [(outputs[stage], message) for outputs, at, message in wrong if at <= stage]
+        name_the_mistake(name, mine, right, mistakes, atol=1e-4)
+    return passed("vit_forward", "z0 (Eq. 1), z_L (Eq. 2-3, 2 blocks), y (Eq. 4) and the logits equal vitlib.ViT's")

@@ -9,11 +9,18 @@ only picks among precomputed arrays and redraws. Every widget builder in the cou
 `..._widget` and returns a SliderFigure (or a subclass), so tests drive any of them the same way:
 `.controls` (name -> ipywidget), `.set(**values)`, `.figure`, `.message`, `.canvas` (the PNG shown).
 
+Before its cell runs (a notebook opened fresh in JupyterLab, on GitHub, in nbviewer) a widget cannot
+render: there is no kernel to hold its state. So the container a SliderFigure displays, `.ui` (a
+`FigureBox`), puts a static PNG of the figure it showed into the output next to the live widget view;
+a front end with a running widget manager shows the widget, any other shows the picture. Nothing
+to do in a notebook: `widget.ui` or `widget` as the cell's last line commits both.
+
 Also here: the one widget that two notebooks share (`pos_similarity_widget`, notebooks 06 and 07).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import io
@@ -25,7 +32,31 @@ import torch
 from ..probes import pos_embed_similarity
 from . import figures
 
-__all__ = ["SliderFigure", "int_slider", "as_model_dict", "pos_similarity_widget"]
+__all__ = ["SliderFigure", "FigureBox", "int_slider", "as_model_dict", "pos_similarity_widget"]
+
+
+class FigureBox(widgets.VBox):
+    """A VBox whose output also carries a still picture: the PNG of `canvas` (an `ipywidgets.Image`).
+
+    Its `_repr_mimebundle_` returns the widget view (what JupyterLab, Colab and VS Code draw when the
+    cell has run) plus `image/png` and a `text/plain` line, the fallbacks for a renderer that cannot
+    draw widgets: an unrun notebook in JupyterLab (its outputs are untrusted, so the widget renderer
+    is skipped), GitHub, nbviewer. Without the PNG they show `VBox(children=(HBox(...`.
+    """
+
+    def __init__(self, children, canvas: widgets.Image, **kwargs):
+        super().__init__(children, **kwargs)
+        self._canvas = canvas
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        shown = self._canvas.layout.display != "none" and self._canvas.value
+        if shown:
+            bundle["image/png"] = base64.b64encode(self._canvas.value).decode("ascii")
+            bundle["text/plain"] = "[interactive figure: run the cell to move its controls]"
+        else:
+            bundle["text/plain"] = "[interactive figure: run the cell to see it]"
+        return bundle
 
 
 class SliderFigure:
@@ -44,8 +75,8 @@ class SliderFigure:
         self.message = widgets.HTML(value="")
         self.canvas = widgets.Image(format="png")
         rows = rows or [list(controls)]
-        self.ui = widgets.VBox([widgets.HBox([controls[name] for name in row]) for row in rows]
-                               + [self.message, self.canvas])
+        self.ui = FigureBox([widgets.HBox([controls[name] for name in row]) for row in rows]
+                            + [self.message, self.canvas], canvas=self.canvas)
         self.figure = None
         for name in watch if watch is not None else controls:
             controls[name].observe(self._changed, names="value")
@@ -101,10 +132,9 @@ class SliderFigure:
         else:
             self.message.value = f"<p>{html.escape(text)}</p>" if text else ""
 
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.ui)
+    def _repr_mimebundle_(self, **kwargs):
+        """Displaying the SliderFigure displays `.ui`: the live widget, and a still PNG for renderers without widgets."""
+        return self.ui._repr_mimebundle_(**kwargs)
 
 
 def int_slider(name: str, lo: int, hi: int, value: int, width: str = "280px") -> widgets.IntSlider:
