@@ -61,6 +61,13 @@ def test_plot_seed_bars_shows_mean_std_and_each_seed():
     assert len(bars) == 3
     np.testing.assert_allclose([b.get_height() for b in bars], [91, 98, 97])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "1D", "2D"]
+    assert ax.get_ylim()[0] == 0  # accuracies from 0: bar heights compare honestly
+    labels = [t for t in ax.texts]
+    assert [t.get_text() for t in labels] == ["91.0%\n± 1.0", "98.0%\n± 1.0", "97.0%\n± 1.0"]
+    for text, bar, std in zip(labels, bars, [1, 1, 1]):  # inside the bar, well below the error bar and the dots
+        assert text.get_position()[1] == bar.get_height() / 2 < bar.get_height() - std - 20
+    one_seed = plot_seed_bars(["a", "b"], np.array([[0.5], [0.7]])).axes[0]
+    assert [t.get_text() for t in one_seed.texts] == ["50.0%", "70.0%"]  # no "± 0.0" for one seed
     with pytest.raises(ValueError, match="one row per label"):
         plot_seed_bars(["a"], acc)
 

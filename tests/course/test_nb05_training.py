@@ -48,11 +48,15 @@ def test_training_widget_preview_train_and_errors():
     assert changed(preview, w.figure)
     assert len(w.figure.axes) == 2 and "epoch" in w.figure.axes[0].get_xlabel()
     assert "done" in w.message.value and "test accuracy" in w.message.value
-    w.set(patch_size=5)
-    assert "not divisible by patch size 5" in w.message.value and w.canvas.layout.display == "none"
+    # the patch-size slider offers only sizes that tile the 32-px image, and says so beside it
+    assert list(w.controls["patch_size"].options) == [2, 4, 8, 16]
+    assert all(32 % p == 0 for p in w.controls["patch_size"].options)
+    assert "divides 32" in w.controls["patch_rule"].value
+    with pytest.raises(ValueError, match="does not tile a 32-px image"):
+        training_widget(patch_size=5)
+    w.set(patch_size=8, dim=24, heads=5)  # heads that do not divide D: still possible, still explained
+    assert "not divisible by heads 5" in w.message.value and w.canvas.layout.display == "none"
     assert w.train() is None  # Train with an invalid config: the message, no traceback
-    w.set(patch_size=8, dim=24, heads=5)
-    assert "not divisible by heads 5" in w.message.value
     w.set(dim=16, heads=2)
     assert w.canvas.layout.display is None and "error" not in w.message.value
 
@@ -66,6 +70,25 @@ def test_check_lr_schedule_accepts_lr_at_and_names_mistakes():
     with pytest.raises(ExerciseError, match="over all total_steps"):
         check_lr_schedule(lambda s, t, lr, w, f: lr * (f + (1 - f) * (1 + math.cos(math.pi * min(s / (t - 1), 1))) / 2)
                           if s >= w else lr * (s + 1) / w)
+
+    # the natural decay t = (step - w) / (total - w) is named, not just "wrong"
+    with pytest.raises(ExerciseError, match=r"divides by \(total_steps - warmup_steps\); the formula divides by "
+                                            r"\(total_steps - warmup_steps - 1\)"):
+        check_lr_schedule(lambda s, t, lr, w, f: lr * (s + 1) / w if s < w else
+                          lr * (f + (1 - f) * (1 + math.cos(math.pi * min((s - w) / (t - w), 1))) / 2))
+
+    # an unknown mistake: the first step that differs, both values with enough digits, and the part
+    def off_at_the_end(s, t, lr, w, f):
+        return lr_at(s, t, lr, w, f) * (1.001 if s == t - 1 else 1)
+
+    with pytest.raises(ExerciseError) as error:
+        check_lr_schedule(off_at_the_end)
+    message = str(error.value)
+    assert "at step 99 of total_steps = 100" in message and "cosine decay" in message and "t = " in message
+    got, expected = lr_at(99, 100, 1e-3, 10, 0.01) * 1.001, lr_at(99, 100, 1e-3, 10, 0.01)
+    assert f"you return {got:.6g}, expected {expected:.6g}" in message and f"{got:.6g}" != f"{expected:.6g}"
+    with pytest.raises(ExerciseError, match="in the warmup"):
+        check_lr_schedule(lambda s, t, lr, w, f: lr_at(s, t, lr, w, f) * (1.01 if s == 1 and w else 1))
 
     def untouched(*args):
         raise NotImplementedError

@@ -13,6 +13,7 @@ from vitlib.course.nb06_inside_vit import (
     attention_maps_widget,
     check_head_distance,
     check_patch_attention,
+    empty_patches,
     filter_pcs_widget,
     minmax_scale,
     plot_attention_distance,
@@ -58,13 +59,15 @@ def test_plot_filter_pcs_draws_n_tiles_each_scaled():
     tiles = [t for t in ax.texts if (t.get_gid() or "").startswith("tile")]
     assert len(tiles) == 10 and tiles[0].get_text() == "PC 1 (6%)"
     canvas = ax.images[0].get_array()
-    assert canvas.shape[:2] == (4 * 5, 7 * 5 - 1)  # 4 x 7 tiles of 4 px + 1 px gap
+    assert canvas.shape[:2] == (3 * 5, 4 * 5 - 1)  # 10 components: 3 x 4 tiles of 4 px + 1 px gaps, not 4 x 7
     first = np.asarray(canvas[1:5, 0:4])  # grey: a 2D image
     np.testing.assert_allclose(first, minmax_scale(pcs[0]).squeeze(-1), atol=1e-6)  # min-max per component
     assert first.min() == 0 and first.max() == 1
-    assert np.all(np.asarray(canvas[16:20, 30:34]) == 1)  # tile 28 of 28 is blank (n = 10)
+    assert np.all(np.asarray(canvas[11:15, 15:19]) == 1)  # tile 12 of 12 is blank (n = 10)
+    assert plot_filter_pcs(pcs).axes[0].images[0].get_array().shape[:2] == (4 * 5, 4 * 5 - 1)  # 16: 4 x 4
     rgb = plot_filter_pcs(torch.randn(28, 8, 8, 3))
     assert len([t for t in rgb.axes[0].texts if t.get_gid()]) == 28
+    assert rgb.axes[0].images[0].get_array().shape[:2] == (4 * 10, 7 * 10 - 2)  # the paper's 4 x 7
     with pytest.raises(ValueError, match="1 <= n <= 16"):
         plot_filter_pcs(pcs, n=20)
     with pytest.raises(ValueError, match="P, P, C"):
@@ -79,6 +82,12 @@ def test_plot_attention_distance_one_dot_per_head_per_layer():
     assert len(dots) == 4 and all(len(c.get_offsets()) == 3 for c in dots)  # one dot per layer for each head
     np.testing.assert_allclose(dots[2].get_offsets()[:, 1], d[:, 2])
     assert "pixels" in ax.get_ylabel() and "depth" in ax.get_xlabel().lower()
+    assert ax.get_ylim()[1] < 16 * np.sqrt(2)  # the axis spans the data (0..11 px), not up to the image diagonal
+    assert any("our convention" in t.get_text() and "Appendix D.7 does not say" in t.get_text() for t in fig.texts)
+    near = plot_attention_distance(np.full((3, 4), 16.5) + np.arange(4) * 0.1, 4, 32, uniform=16.5).axes[0]
+    low, high = near.get_ylim()
+    assert 15 < low < 16.5 < 16.8 < high < 19  # dots 0.3 px apart are spread out, and the uniform line shows
+    assert any(line.get_linestyle() == "--" and line.get_ydata()[0] == 16.5 for line in near.lines)
     fig = plot_attention_distance(d, 4, highlight=1, compare=d / 2)
     assert len(fig.axes[0].collections) == 8 and len(fig.axes[0].lines) == 1  # hollow markers + highlighted line
     with pytest.raises(ValueError, match="head 4 does not exist"):
@@ -92,6 +101,16 @@ def test_plot_attention_rollout_panels_and_shape_check():
     assert [ax.get_title().split(" ")[0] for ax in panels] == ["input", "one", "attention", "input"]
     assert len(panels[1].patches) == 1  # the query box
     assert len(plot_attention_rollout(img, roll, 4).axes) == 4  # 3 panels + 1 colour bar
+    # input x rollout: the rollout divided by its max, so the image stays visible (not min-max: the min -> black)
+    flat = np.full((4, 4), 0.05)
+    flat[0, 0] = 0.06
+    masked = [ax for ax in plot_attention_rollout(np.ones((16, 16)), flat, 4).axes if "x rollout" in ax.get_title()]
+    assert np.asarray(masked[0].images[0].get_array()).min() > 0.8
+    hidden = np.zeros((4, 4), dtype=bool)
+    hidden[0] = True
+    fig = plot_attention_rollout(img, roll, 4, head_map=head, query=(1, 2), hidden=hidden)
+    shown = fig.axes[1].images[1].get_array()
+    assert np.ma.is_masked(shown) and np.all(np.ma.getmaskarray(shown)[0]) and not np.ma.getmaskarray(shown)[1:].any()
     with pytest.raises(ValueError, match="does not match"):
         plot_attention_rollout(img, roll, 8)
 
@@ -145,14 +164,20 @@ def test_filter_pcs_widget_takes_a_weight_tensor(models):
     w = filter_pcs_widget({"model": models["a"], "difference": delta.detach()}, components=5)
     before = w.figure
     w.controls["model"].value = "difference"
-    assert changed(before, w.figure) and "of the 16 embedding filters" in w.figure.get_suptitle()
+    assert changed(before, w.figure) and "of its 16 embedding filters" in w.figure.get_suptitle()
     with pytest.raises(ValueError, match="patch-embedding weight"):
         filter_pcs_widget({"bad": torch.zeros(16, 16)})
 
 
-def test_filter_pcs_widget_too_many_components_is_a_message(models):
+def test_filter_pcs_widget_offers_the_components_that_exist(models):
     w = filter_pcs_widget(models)
-    w.controls["components"].value = 20  # 4 x 4 x 1 filters: only 16 components
+    assert w.controls["components"].max == 16  # 4 x 4 x 1 filters: 16 components, not the paper's 28
+    assert w.controls["components"].value == 16 and "at most 16 principal components" in w.message.value
+    wide = ViT(CFG.replace(patch_size=8, dim=32)).eval()  # 8 x 8 x 1 filters: 64 values, 28 components shown
+    w = filter_pcs_widget({"wide": wide, "small": models["a"]})
+    assert w.controls["components"].max == 28
+    w.controls["components"].value = 20
+    w.controls["model"].value = "small"
     assert shows_error(w, "at most 16 principal components")
     w.controls["components"].value = 16
     assert w.canvas.layout.display != "none" and "explain" in w.message.value
@@ -223,6 +248,21 @@ def test_attention_maps_widget_sliders(models, images):
     assert shows_error(w, "query in -1..15")
     w.controls["query"].value = 3
     assert w.canvas.layout.display != "none"
+
+
+def test_empty_patches_and_hiding_them(models):
+    digit = torch.zeros(2, 1, 16, 16)
+    digit[0, 0, 5:11, 6:9] = 1.0  # a stroke over patches (1, 1), (1, 2), (2, 1), (2, 2)
+    digit[1] = 0.5 + 0.1 * torch.rand(1, 16, 16, generator=torch.Generator().manual_seed(0))  # noise: no empty patch
+    empty = empty_patches(digit, 4)
+    assert empty.shape == (2, 4, 4) and empty[0].sum() == 12 and not empty[0, 1:3, 1:3].any()
+    assert not empty[1].any()
+    w = attention_maps_widget(models["a"], digit)
+    before = w.canvas.value
+    w.controls["hide_empty"].value = True
+    assert w.canvas.value != before and "on the 12 empty patches (75% of the patches)" in w.message.value
+    rollout_panel = [ax for ax in w.figure.axes if ax.get_title().startswith("attention rollout")][0]
+    assert np.ma.getmaskarray(rollout_panel.images[1].get_array()).sum() == 12
 
 
 def test_widgets_reject_mismatched_images_at_build(models):

@@ -68,6 +68,10 @@ def test_plot_draws_both_inits_against_the_budget_and_the_chosen_cell():
     assert [t.get_text() for t in ax_bar.texts] == [f"{100 * np.mean(results[i, 32, 10]):.1f}%"
                                                     for i in ("pretrained", "scratch")]
     assert "10 labels per class" in ax_bar.get_title()
+    assert ax_bar.get_ylim()[0] == 0  # bars from 0
+    assert all(t.get_position()[1] == b.get_height() / 2 for t, b in zip(ax_bar.texts, bars))  # clear of the error bars
+    low = ax.get_ylim()[0]
+    assert low == 0 or f"axis from {low:.0f}" in ax.get_ylabel()  # a line plot not from 0 says so
 
 
 def test_plot_changes_with_the_chosen_budget_and_size():

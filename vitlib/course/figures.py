@@ -122,25 +122,30 @@ def plot_pos_similarity(sim, title: str | None = None, data_range: bool = False)
 
 
 def plot_seed_bars(labels, accuracies, title: str | None = None, ylabel: str = "test accuracy (%)") -> Figure:
-    """One bar per variant: mean over seeds, error bar = std, one dot per seed (notebook 05's ablations).
+    """One bar per variant: mean over seeds, error bar = std, one dot per seed (notebooks 05 and 07).
 
-    labels: (K,) names; accuracies: (K, S) in [0, 1].
+    labels: (K,) names; accuracies: (K, S) in [0, 1]. The axis runs from 0 to 100%, so bar heights
+    compare honestly; each bar's "mean ± std" is written inside it, at half its height, well clear of
+    the error bar and the dots at its top.
     """
     acc = np.atleast_2d(np.asarray(accuracies, dtype=float))
     if acc.shape[0] != len(labels):
         raise ValueError(f"{len(labels)} labels for {acc.shape[0]} rows of accuracies; pass one row per label")
+    seeds = acc.shape[1]
     mean, std = 100 * acc.mean(axis=1), 100 * acc.std(axis=1)
     fig = Figure(figsize=(1.6 + 1.3 * len(labels), 3.8), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(labels))
-    ax.bar(x, mean, yerr=std if acc.shape[1] > 1 else None, capsize=4, color=[f"C{i}" for i in x], alpha=0.7)
+    ax.bar(x, mean, yerr=std if seeds > 1 else None, capsize=4, color=[f"C{i}" for i in x], alpha=0.7)
     for i in x:
-        ax.plot(np.full(acc.shape[1], i), 100 * acc[i], "k.", ms=6)
-        ax.text(i, mean[i], f"{mean[i]:.1f}", ha="center", va="bottom", fontsize=9)
-    low = max(0.0, float(100 * acc.min()) - 5)
-    ax.set_ylim(low, 100.5)
+        ax.plot(np.full(seeds, i), 100 * acc[i], "k.", ms=6)
+        text = f"{mean[i]:.1f}%" + (f"\n± {std[i]:.1f}" if seeds > 1 else "")
+        ax.text(i, mean[i] / 2, text, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.8))
+    ax.set_ylim(0, 105)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_xticks(x, labels)
-    ax.set(ylabel=ylabel, title=title or f"mean ± std over {acc.shape[1]} seed(s); dots: single seeds")
+    ax.set(ylabel=ylabel, title=title or f"mean ± std over {seeds} seed(s); dots: single seeds")
     ax.grid(axis="y", alpha=0.3)
     return fig
 

@@ -85,7 +85,8 @@ class TrainingWidget(SliderFigure):
 
     Moving a slider only redraws a cheap preview (a digit cut into patches, and the config's size and
     cost); the Train button runs `vitlib.train.fit` and shows the loss and accuracy curves, updated
-    after every epoch. An invalid combination shows ViTConfig's message. `.train()` is what the button
+    after every epoch. The patch-size slider offers only sizes that tile the image (`patch_sizes`);
+    a combination that is still invalid (heads that do not divide D) shows ViTConfig's message. `.train()` is what the button
     calls; `.history` holds the last run's History.
     """
 
@@ -101,8 +102,13 @@ class TrainingWidget(SliderFigure):
         def slider(cls, name, value, **kw):
             return cls(value=value, description=name, continuous_update=False, style={"description_width": "initial"}, **kw)
 
+        patch_sizes = self.patch_sizes(image_size)
+        if patch_size not in patch_sizes:
+            raise ValueError(f"patch size {patch_size} does not tile a {image_size}-px image; use one of {patch_sizes}")
         controls = {
-            "patch_size": slider(widgets.IntSlider, "patch size", patch_size, min=1, max=image_size),
+            "patch_size": slider(widgets.SelectionSlider, "patch size", patch_size, options=patch_sizes),
+            "patch_rule": widgets.HTML(f"<small>P divides {image_size}, so P x P patches tile the image: "
+                                       f"({image_size} / P)<sup>2</sup> tokens</small>"),
             "dim": slider(widgets.IntSlider, "dim D", dim, min=8, max=256, step=8),
             "depth": slider(widgets.IntSlider, "depth", depth, min=1, max=8),
             "heads": slider(widgets.IntSlider, "heads", heads, min=1, max=8),
@@ -113,9 +119,18 @@ class TrainingWidget(SliderFigure):
         }
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.button.on_click(lambda _button: self.train())
-        super().__init__(controls, self._preview, rows=[["patch_size", "dim", "depth", "heads"],
-                                                        ["epochs", "lr", "train_fraction"]])
+        super().__init__(controls, self._preview, rows=[["patch_size", "patch_rule"], ["dim", "depth", "heads"],
+                                                        ["epochs", "lr", "train_fraction"]],
+                         watch=[name for name in controls if name != "patch_rule"])
         self.ui.children = self.ui.children[:2] + (self.button,) + self.ui.children[2:]
+
+    @staticmethod
+    def patch_sizes(image_size: int) -> list:
+        """The patch sizes the slider offers: the divisors of image_size that leave 4 to 256 tokens.
+
+        (P = 1 on a 32-px image would be 1,024 tokens, minutes per epoch on a CPU; P = image_size one token.)
+        """
+        return [p for p in range(1, image_size + 1) if image_size % p == 0 and 4 <= (image_size // p) ** 2 <= 256]
 
     def config(self, values=None):
         v = values or self.values
@@ -188,8 +203,21 @@ def training_widget(**kwargs) -> TrainingWidget:
 
 
 def check_lr_schedule(lr_schedule) -> bool:
-    """Notebook 05: lr_schedule(step, total_steps, lr, warmup_steps, final_lr_fraction) must equal vitlib.train.lr_at."""
+    """Notebook 05: lr_schedule(step, total_steps, lr, warmup_steps, final_lr_fraction) must equal vitlib.train.lr_at.
+
+    The formula the exercise states: lr * (step + 1) / w for step < w; then, with
+    t = min((step - w) / max(total_steps - w - 1, 1), 1), lr * (f + (1 - f) * (1 + cos(pi t)) / 2) with f = final_lr_fraction.
+    A wrong answer is named if it matches a usual mistake; otherwise the message gives the first step
+    that differs, both values to 6 significant digits, and which part of the schedule it is in.
+    """
     cases = [(s, 100, 1e-3, 10, 0.01) for s in (0, 1, 5, 9, 10, 11, 50, 98, 99)] + [(s, 40, 2e-3, 0, 0.1) for s in (0, 20, 39)]
+
+    def cosine(s, t, lr, w, f, decay_steps):  # the decay part with a given denominator
+        return lr * (f + (1 - f) * (1 + math.cos(math.pi * min((s - w) / max(decay_steps, 1), 1.0))) / 2)
+
+    def warm(s, w, lr):
+        return lr * (s + 1) / w
+
     mistakes = {
         "the warmup starts at 0 (lr * step / warmup_steps): the first step would not learn at all; use (step + 1)":
             lambda s, t, lr, w, f: lr * s / w if s < w else lr_at(s, t, lr, w, f),
@@ -199,10 +227,13 @@ def check_lr_schedule(lr_schedule) -> bool:
             lambda s, t, lr, w, f: lr_at(s, t, lr, w, 0.0),
         "the decay is linear, not a cosine":
             lambda s, t, lr, w, f: lr * (step_t := min((s - w) / max(t - w - 1, 1), 1.0), f + (1 - f) * (1 - step_t))[1]
-            if s >= w else lr * (s + 1) / w,
+            if s >= w else warm(s, w, lr),
         "the cosine runs over all total_steps, not over the steps after the warmup":
             lambda s, t, lr, w, f: lr * (f + (1 - f) * (1 + math.cos(math.pi * min(s / max(t - 1, 1), 1))) / 2)
-            if s >= w else lr * (s + 1) / w,
+            if s >= w else warm(s, w, lr),
+        "the decay divides by (total_steps - warmup_steps); the formula divides by (total_steps - warmup_steps - 1), "
+        "so that t reaches 1 and the rate reaches lr * final_lr_fraction exactly at the last step, step = total_steps - 1":
+            lambda s, t, lr, w, f: cosine(s, t, lr, w, f, t - w) if s >= w else warm(s, w, lr),
     }
     got = []
     for case in cases:
@@ -214,13 +245,22 @@ def check_lr_schedule(lr_schedule) -> bool:
         except (TypeError, ValueError):
             raise ExerciseError(f"lr_schedule: return a float learning rate, got {type(value).__name__}") from None
     expected = [lr_at(*c) for c in cases]
-    if all(math.isclose(g, e, rel_tol=1e-6, abs_tol=1e-12) for g, e in zip(got, expected)):
+
+    def close(a, b):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+
+    if all(close(g, e) for g, e in zip(got, expected)):
         return passed("lr_schedule", "linear warmup + cosine decay, equal to vitlib.train.lr_at")
     for what, wrong in mistakes.items():
-        if all(math.isclose(g, wrong(*c), rel_tol=1e-6, abs_tol=1e-12) for g, c in zip(got, cases)):
+        if all(close(g, wrong(*c)) for g, c in zip(got, cases)):
             raise ExerciseError(f"lr_schedule: close, but {what}.")
-    first_bad = next(i for i, (g, e) in enumerate(zip(got, expected)) if not math.isclose(g, e, rel_tol=1e-6, abs_tol=1e-12))
+    first_bad = next(i for i, (g, e) in enumerate(zip(got, expected)) if not close(g, e))
     s, t, lr, w, f = cases[first_bad]
-    raise ExerciseError(f"lr_schedule: at step {s} of {t} (lr {lr}, warmup {w} steps, final_lr_fraction {f}) you return "
-                        f"{got[first_bad]:.3g}, expected {expected[first_bad]:.3g}. "
-                        f"{'That step is in the warmup: lr * (step + 1) / warmup_steps.' if s < w else 'That step is in the cosine decay.'}")
+    if s < w:
+        part = f"That step is in the warmup (step < warmup_steps = {w}): lr * (step + 1) / warmup_steps."
+    else:
+        tt = min((s - w) / max(t - w - 1, 1), 1.0)
+        part = (f"That step is in the cosine decay: t = (step - warmup_steps) / (total_steps - warmup_steps - 1) "
+                f"= {tt:.6g}, lr * (f + (1 - f) * (1 + cos(pi * t)) / 2) with f = final_lr_fraction.")
+    raise ExerciseError(f"lr_schedule: at step {s} of total_steps = {t} (lr = {lr}, warmup_steps = {w}, final_lr_fraction = {f}) "
+                        f"you return {got[first_bad]:.6g}, expected {expected[first_bad]:.6g}. {part}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import matplotlib
 import numpy as np
 import torch
+from einops import rearrange
 from ipywidgets import widgets
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -36,10 +37,13 @@ from .ui import SliderFigure, as_model_dict, int_slider, pos_similarity_widget
 
 __all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "HeadPanel", "plot_attention_rollout",
            "filter_pcs_widget", "pos_similarity_widget", "attention_distance_widget", "attention_maps_widget",
-           "check_patch_attention", "check_head_distance"]
+           "empty_patches", "check_patch_attention", "check_head_distance"]
 
 
 # ------------------------------ drawings
+
+CONVENTION = ("class token excluded, weights renormalised over the patch keys \N{EM DASH}\n"
+              "our convention; the paper's Appendix D.7 does not say")
 
 
 def minmax_scale(x, axis=None) -> np.ndarray:
@@ -50,32 +54,35 @@ def minmax_scale(x, axis=None) -> np.ndarray:
     return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), 0.5).astype(np.float32)
 
 
-def plot_filter_pcs(pcs, n: int | None = None, variance=None, rows: int = 4, cols: int = 7,
-                    title: str | None = None, size: float = 1.25) -> Figure:
-    """Figure 7 (left): principal components of the patch-embedding filters as a rows x cols grid.
+def plot_filter_pcs(pcs, n: int | None = None, variance=None, title: str | None = None, size: float = 1.25) -> Figure:
+    """Figure 7 (left): principal components of the patch-embedding filters as a grid sized to fit them.
 
     pcs: (K, P, P, C) from `vitlib.probes.embedding_filter_pcs`, component 0 first. The first `n`
-    (default all, at most rows * cols) are drawn; each is min-max scaled on its own for display (a
-    component's sign and scale are arbitrary). variance: (K,) explained-variance ratios, shown in the
-    titles. Drawn as one image of rows * cols tiles on one axes (cheap to redraw); tiles past `n` stay
-    blank, and tile i's label is a text artist with gid "tile i".
+    (default all) are drawn; each is min-max scaled on its own for display (a component's sign and
+    scale are arbitrary). variance: (K,) explained-variance ratios, shown in the titles. The grid is
+    7 wide for more than 16 components (the paper's 28 make its 4 x 7) and about square otherwise
+    (16 make 4 x 4). Drawn as one image on one axes (cheap to redraw); tile i's label is a text
+    artist with gid "tile i".
     """
     pcs = np.asarray(pcs.detach().cpu() if hasattr(pcs, "detach") else pcs, dtype=np.float32)
     if pcs.ndim != 4 or pcs.shape[1] != pcs.shape[2] or pcs.shape[-1] not in (1, 3):
         raise ValueError(f"expected components of shape (K, P, P, C) with C = 1 or 3, got {pcs.shape}; "
                          "use vitlib.probes.embedding_filter_pcs")
     n = len(pcs) if n is None else int(n)
-    if not 1 <= n <= min(len(pcs), rows * cols):
-        raise ValueError(f"n = {n} components, but {len(pcs)} are given and the grid has {rows * cols} tiles; "
-                         f"use 1 <= n <= {min(len(pcs), rows * cols)}")
+    if not 1 <= n <= len(pcs):
+        raise ValueError(f"n = {n} components, but {len(pcs)} are given; use 1 <= n <= {len(pcs)}")
+    cols = 7 if n > 16 else int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
     shown = minmax_scale(pcs[:n], axis=(1, 2, 3))  # each component to [0, 1] on its own
     p, c = pcs.shape[1], pcs.shape[-1]
     gap = max(1, p // 4)  # blank pixels above each tile (its label goes there) and between tiles
     step = p + gap
     canvas = np.ones((rows * step, cols * step - gap, c), dtype=np.float32)  # white background
     # one image of all tiles, not rows * cols axes: a widget redraws it on every slider move
-    fig = Figure(figsize=(size * cols + 0.3, size * rows + 0.6))
-    ax = fig.add_axes((0.01, 0.01, 0.98, 0.99 - 0.6 / (size * rows + 0.6)))
+    title = title or f"Embedding filters: the first {n} principal components"
+    head = 0.45 + 0.25 * (title.count("\n") + 1)  # inches above the tiles: the title's lines, the subtitle
+    fig = Figure(figsize=(max(size * cols + 0.3, 6.4), size * rows + head))
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.99 - head / (size * rows + head)))
     for i in range(n):
         r, q = divmod(i, cols)
         canvas[r * step + gap : (r + 1) * step, q * step : q * step + p] = shown[i]
@@ -85,20 +92,23 @@ def plot_filter_pcs(pcs, n: int | None = None, variance=None, rows: int = 4, col
     figures.show_image(ax, canvas, interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(f"each tile {p} x {p} px, min-max scaled on its own", fontsize=8)
-    fig.suptitle(title or f"Embedding filters: the first {n} principal components")
+    fig.suptitle(title, fontsize=11)
     return fig
 
 
 def plot_attention_distance(distance, patch_size: int, image_size: int | None = None, highlight: int | None = None,
                             compare=None, compare_label: str = "without renormalising", title: str | None = None,
-                            num_images: int | None = None, uniform: float | None = None) -> Figure:
+                            num_images: int | None = None, uniform: float | None = None,
+                            convention: str | None = CONVENTION) -> Figure:
     """Figure 7 (right): mean attention distance of every head against layer depth.
 
     distance: (L, H) pixels, one dot per head (`vitlib.probes.mean_attention_distance`).
     highlight: a head index whose dots are drawn large and joined across layers.
     compare: (L, H) another convention (e.g. renormalise=False), drawn as hollow markers.
-    image_size: draws the largest possible distance (the image diagonal) as a reference line.
+    image_size: the image diagonal (the largest possible distance) is drawn if the data come near it.
     uniform: the distance of uniform attention over the patches, drawn as a dashed reference line.
+    The y axis spans the data and the reference line (not from 0: the spread between heads is the point).
+    convention: a note under the plot on how the distances were computed.
     """
     d = np.asarray(distance.detach().cpu() if hasattr(distance, "detach") else distance, dtype=np.float32)
     if d.ndim != 2:
@@ -109,7 +119,7 @@ def plot_attention_distance(distance, patch_size: int, image_size: int | None = 
     depth = np.arange(1, layers + 1)
     jitter = (np.arange(heads) - (heads - 1) / 2) * min(0.3 / max(heads, 1), 0.05)  # heads side by side
     fig = Figure(figsize=(6.0, 4.4))  # manual layout: a widget redraws this on every move
-    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.11, top=0.92)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.19 if convention else 0.11, top=0.92)
     ax = fig.add_subplot()
     colours = matplotlib.colormaps["tab10" if heads <= 10 else "tab20"]
     for h in range(heads):
@@ -127,13 +137,20 @@ def plot_attention_distance(distance, patch_size: int, image_size: int | None = 
     if highlight is not None:
         ax.plot(depth + jitter[highlight], d[:, highlight], "-o", color=colours(highlight % colours.N), ms=9,
                 mec="black", lw=1.5, zorder=4, label=f"head {highlight} (highlighted)")
-    if image_size is not None:
+    shown = [d] + ([c] if compare is not None else []) + ([np.array([uniform])] if uniform is not None else [])
+    lo, hi = min(float(v.min()) for v in shown), max(float(v.max()) for v in shown)
+    pad = max(0.5, 0.15 * (hi - lo))
+    lo, hi = max(0.0, lo - pad), hi + 3 * pad  # room above for the legend
+    if image_size is not None and image_size * np.sqrt(2) <= hi + pad:
         ax.axhline(image_size * np.sqrt(2), color="gray", ls=":", lw=1, label="image diagonal")
+        hi = image_size * np.sqrt(2) + pad
     if uniform is not None:
         ax.axhline(uniform, color="black", ls="--", lw=1, label=f"uniform attention ({uniform:.1f} px)")
     ax.set_xticks(depth)
     ax.set_xlim(0.5, layers + 0.5)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(lo, hi)
+    if convention:
+        fig.text(0.5, 0.01, convention, ha="center", va="bottom", fontsize=7.5, color="dimgray")
     ax.set_xlabel("Network depth (layer)")
     ax.set_ylabel("Mean attention distance (pixels)")
     ax.grid(alpha=0.3)
@@ -156,9 +173,9 @@ class HeadPanel:
 
     def update(self, head_map, query, title: str) -> None:
         """Show `head_map` (G, G) from `query` ((row, col), or None for the [class] token) under `title`."""
-        m = np.asarray(head_map, dtype=np.float32)
+        m = np.asarray(head_map, dtype=np.float32)  # NaN where a patch is hidden
         self.overlay.set_data(m)
-        self.overlay.set_clim(0, max(float(m.max()), 1e-8))
+        self.overlay.set_clim(0, max(float(np.nanmax(m)), 1e-8))
         self.box.set_visible(query is not None)
         if query is not None:
             r, c = query
@@ -167,13 +184,17 @@ class HeadPanel:
 
 
 def plot_attention_rollout(image, rollout, patch_size: int, head_map=None, query=None, head_title: str = "",
-                           title: str | None = None, size: float = 3.0, return_head_panel: bool = False):
+                           title: str | None = None, size: float = 3.0, return_head_panel: bool = False,
+                           hidden=None):
     """Attention maps and attention rollout over one image (Figure 6 style) -> Figure.
 
     image: one image; rollout (G, G): the [class] token's rolled-out attention (`probes.attention_rollout`).
     head_map (G, G): optional, one head's attention from one query (`probes.attention_maps`), drawn in its
     own panel with the query patch boxed (query = (row, col), or None for the [class] token).
-    Panels: input | head_map (if given) | rollout over the image | image x rollout (the paper's Figure 6).
+    Panels: input | head_map (if given) | rollout over the image | image x rollout (the paper's Figure 6;
+    the rollout is divided by its largest value, so the most-attended patch keeps its full brightness).
+    hidden (G, G) bool: patches left out of the maps (drawn without colour, and not counted in the colour
+    scale), e.g. empty background, so that the weight on the rest can be seen.
     return_head_panel: return (Figure, HeadPanel), the head panel's artists for a cheap redraw.
     """
     img = figures.as_hwc(image)
@@ -182,6 +203,9 @@ def plot_attention_rollout(image, rollout, patch_size: int, head_map=None, query
     if rollout.ndim != 2 or rollout.shape[0] * patch_size != h or rollout.shape[1] * patch_size != w:
         raise ValueError(f"a rollout of shape {rollout.shape} with {patch_size}-pixel patches does not match "
                          f"a {h}x{w} image")
+    hide = np.zeros(rollout.shape, dtype=bool) if hidden is None else np.asarray(hidden, dtype=bool)
+    rollout = np.where(hide, np.nan, rollout)  # NaN: not drawn (the colour map's "bad" colour is transparent)
+    inferno = matplotlib.colormaps["inferno"].with_extremes(bad=(0, 0, 0, 0))
     panels = ["input"] + (["head"] if head_map is not None else []) + ["rollout", "masked"]
     fig = Figure(figsize=(size * len(panels) + 0.8, size + 0.9))  # manual layout: cheaper to redraw
     fig.subplots_adjust(left=0.05, right=0.96, bottom=0.13, top=0.76 if title else 0.84, wspace=0.5)
@@ -192,9 +216,10 @@ def plot_attention_rollout(image, rollout, patch_size: int, head_map=None, query
     axes["input"].set_title("input")
     if head_map is not None:
         m = np.asarray(head_map.detach().cpu() if hasattr(head_map, "detach") else head_map, dtype=np.float32)
+        m = np.where(hide, np.nan, m)
         ax = axes["head"]
         ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        shown = ax.imshow(m, cmap="inferno", vmin=0, vmax=max(float(m.max()), 1e-8), alpha=0.65, extent=extent,
+        shown = ax.imshow(m, cmap=inferno, vmin=0, vmax=max(float(np.nanmax(m)), 1e-8), alpha=0.65, extent=extent,
                           interpolation="nearest")
         box = ax.add_patch(Rectangle((-0.5, -0.5), patch_size, patch_size, fill=False, edgecolor="cyan", lw=2))
         panel = HeadPanel(ax, shown, box, patch_size)
@@ -202,13 +227,14 @@ def plot_attention_rollout(image, rollout, patch_size: int, head_map=None, query
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="attention weight").locator = MaxNLocator(3)
     ax = axes["rollout"]
     ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    shown = ax.imshow(rollout, cmap="inferno", vmin=0, vmax=max(float(rollout.max()), 1e-8), alpha=0.65,
-                      extent=extent, interpolation="bilinear")
+    top = max(float(np.nanmax(rollout)), 1e-8)
+    shown = ax.imshow(rollout, cmap=inferno, vmin=0, vmax=top, alpha=0.65, extent=extent,
+                      interpolation="nearest" if hide.any() else "bilinear")
     ax.set_title("attention rollout ([class] token)", fontsize=10)
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="rolled-out weight").locator = MaxNLocator(3)
-    mask = np.kron(minmax_scale(rollout), np.ones((patch_size, patch_size), dtype=np.float32))  # (H, W)
+    mask = np.kron(np.nan_to_num(rollout / top), np.ones((patch_size, patch_size), dtype=np.float32))  # (H, W)
     figures.show_image(axes["masked"], img * mask[:, :, None], interpolation="nearest")
-    axes["masked"].set_title("input x rollout (Figure 6)", fontsize=10)
+    axes["masked"].set_title("input x rollout / its max (Fig. 6)", fontsize=10)
     for name, ax in axes.items():
         if name != "input":  # pixel ticks on the input only: tick labels are most of the drawing time
             ax.set_xticks([])
@@ -229,12 +255,14 @@ def plot_attention_rollout(image, rollout, patch_size: int, head_map=None, query
 
 
 def filter_pcs_widget(models, components: int | None = None, max_components: int = 28) -> SliderFigure:
-    """Figure 7 (left): principal components of each model's patch-embedding filters, 4 x 7 grid.
+    """Figure 7 (left): principal components of each model's patch-embedding filters.
 
     models: a ViT or a dict name -> ViT or patch-embedding weight (D, C, P, P), e.g. {"random init": m0,
     "trained on digits": m, "what training added": w - w0}. The PCA of every entry runs once here; the
-    controls `model` (dropdown) and `components` (slider, 1..max_components) only pick what to draw.
-    Filters of P*P*C values have at most P*P*C components; asking for more shows a message.
+    controls `model` (dropdown) and `components` (slider) only pick what to draw. D filters of P*P*C
+    values have at most min(D, P*P*C) components (4 x 4 grey patches: 16); the slider runs up to the
+    most any entry has (at most max_components, the paper's 28), and the grid is sized to what is drawn.
+    An entry with fewer components than asked for shows a message.
     """
     models = as_model_dict(models)
     pcs = {}
@@ -250,21 +278,22 @@ def filter_pcs_widget(models, components: int | None = None, max_components: int
     def draw(values):
         name, n = values["model"], values["components"]
         comps, ratio, d, p, c = pcs[name]
+        why = (f"{d} filters of P*P*C = {p}*{p}*{c} = {p * p * c} values have at most "
+               f"{min(d, p * p * c)} principal components")
         if not 1 <= n <= len(comps):
-            raise ValueError(f"{name}: {d} filters of P*P*C = {p}*{p}*{c} = {p * p * c} values have at most "
-                             f"{len(comps)} principal components (up to {max_components} are shown); "
-                             f"choose 1..{len(comps)}")
+            raise ValueError(f"{name}: {why}" + (f" (up to {max_components} are shown)" if len(comps) == max_components
+                                                 else "") + f"; choose 1..{len(comps)}")
         fig = plot_filter_pcs(comps, n=n, variance=ratio,
-                                     title=f"{name}: first {n} principal components of the {d} embedding filters "
-                                           f"({p} x {p} x {c})")
+                                     title=f"{name}:\nfirst {n} principal components of its {d} embedding "
+                                           f"filters ({p}x{p}x{c})")
         message = (f"The first {n} components explain {float(ratio[:n].sum()):.0%} of the filters' variance "
-                   f"(PC 1 alone {float(ratio[0]):.0%}). Each tile is scaled to its own min..max.")
+                   f"(PC 1 alone {float(ratio[0]):.0%}). Each tile is scaled to its own min..max. {why}.")
         return fig, message
 
-    first = next(iter(pcs.values()))[0]
+    first, most = len(next(iter(pcs.values()))[0]), max(len(v[0]) for v in pcs.values())
     controls = {
         "model": widgets.Dropdown(options=list(models), description="model"),
-        "components": widgets.IntSlider(value=min(components or len(first), len(first)), min=1, max=max_components,
+        "components": widgets.IntSlider(value=min(components or first, first), min=1, max=most,
                                    description="components", continuous_update=False),
     }
     return SliderFigure(controls, draw)
@@ -330,7 +359,7 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
 
     The model runs once here; attention rollout (`probes.attention_rollout`) is computed once per image.
     Controls: `image`, `layer` (1..L), `head` (0..H-1), `query` (a patch index in raster order, or -1 for
-    the [class] token). Panels: the input, the chosen head's map from the query (`probes.attention_maps`),
+    the [class] token), `hide_empty` (leave the empty patches, `empty_patches`, out of the maps). Panels: the input, the chosen head's map from the query (`probes.attention_maps`),
     the rollout over the image and the image masked by it. Moving `layer`, `head` or `query` updates the
     head panel of the current figure in place (so `.figure` may stay the same object; `.canvas.value`,
     the PNG shown, changes); moving `image` builds a new figure.
@@ -342,11 +371,12 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
     preds = logits.argmax(-1).tolist()
     g, p, n = cfg.grid_size, cfg.patch_size, cfg.num_patches
     names = class_names or [str(i) for i in range(max(cfg.num_classes, 1))]
+    empty = empty_patches(images, p).numpy()  # (B, G, G) bool
 
     shown = {"image": None, "figure": None, "panel": None}  # the current image's figure, updated in place
 
     def draw(values):
-        b, layer, head, query = values["image"], values["layer"], values["head"], values["query"]
+        b, layer, head, query, hide = (values[k] for k in ("image", "layer", "head", "query", "hide_empty"))
         if not (0 <= b < len(images) and 1 <= layer <= cfg.depth and 0 <= head < cfg.heads and -1 <= query < n):
             raise ValueError(f"image must be in 0..{len(images) - 1}, layer in 1..{cfg.depth}, head in "
                              f"0..{cfg.heads - 1}, query in -1..{n - 1} (-1 = the [class] token)")
@@ -354,20 +384,23 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
         where = None if query == -1 else divmod(query, g)
         who = "[class]" if query == -1 else f"patch {query} (row {where[0]}, col {where[1]})"
         head_title = f"layer {layer}, head {head}\nquery {who}"
-        if shown["image"] != b:  # a new image: a new figure (the rollout panels change)
+        hidden = empty[b] if hide else None
+        if shown["image"] != (b, hide):  # a new image: a new figure (the rollout panels change)
             truth = f"label {names[int(labels[b])]}, " if labels is not None else ""
             shown["figure"], shown["panel"] = plot_attention_rollout(
                 images[b], rollout[b], p, head_map=maps, query=where, head_title=head_title,
-                title=f"image {b} ({truth}predicted {names[preds[b]]})", return_head_panel=True)
-            shown["image"] = b
+                title=f"image {b} ({truth}predicted {names[preds[b]]})", return_head_panel=True, hidden=hidden)
+            shown["image"] = (b, hide)
         # the same image: only the head panel changes. Updating its artists is several times faster than
         # building a new figure (creating axes and tick labels is most of matplotlib's time here).
-        shown["panel"].update(maps, where, head_title)
+        shown["panel"].update(maps if hidden is None else np.where(hidden, np.nan, maps), where, head_title)
         fig = shown["figure"]
         row = attn[layer - 1, b, head, 0 if query == -1 else 1 + query]  # (T,)
         message = (f"Layer {layer}, head {head}, query {who}: {float(row[1:].sum()):.0%} of the weight on the "
                    f"{n} patches, {float(row[0]):.0%} on the [class] key. Rollout: all {cfg.depth} layers, heads "
-                   "averaged, residual added (A + I, rows renormalised), multiplied through.")
+                   "averaged, residual added (A + I, rows renormalised), multiplied through: "
+                   f"{rollout[b][empty[b]].sum() / rollout[b].sum():.0%} of its weight on the {int(empty[b].sum())} "
+                   f"empty patches ({empty[b].mean():.0%} of the patches).")
         return fig, message
 
     controls = {
@@ -375,8 +408,18 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
         "layer": int_slider("layer", 1, cfg.depth, 1, "300px"),
         "head": int_slider("head", 0, cfg.heads - 1, 0, "300px"),
         "query": int_slider("query patch", -1, n - 1, (g // 2) * g + g // 2, "300px"),
+        "hide_empty": widgets.Checkbox(value=False, description="hide empty patches", indent=False),
     }
-    return SliderFigure(controls, draw, rows=[["image", "layer"], ["head", "query"]])
+    return SliderFigure(controls, draw, rows=[["image", "layer"], ["head", "query"], ["hide_empty"]])
+
+
+def empty_patches(images, patch_size: int, tolerance: float = 0.05) -> torch.Tensor:
+    """(B, C, H, W) -> (B, G, G) bool: patches whose every pixel is within `tolerance` of the image's range
+    from its darkest value (the black background around a digit)."""
+    x = torch.as_tensor(images).float()
+    lo, hi = x.amin(dim=(1, 2, 3), keepdim=True), x.amax(dim=(1, 2, 3), keepdim=True)
+    ink = (x - lo) > tolerance * (hi - lo)  # (B, C, H, W)
+    return ~rearrange(ink, "b c (g p) (h q) -> b g h (c p q)", p=patch_size, q=patch_size).any(dim=-1)
 
 
 # ------------------------------ exercise checkers

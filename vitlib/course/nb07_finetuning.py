@@ -188,7 +188,8 @@ def plot_finetune_results(results: dict, image_size: int, labels_per_class, titl
              `sweep` returns; labels_per_class None means all labels.
     Left: test accuracy (%) against labels per class at `image_size` (log axis, "all" drawn at twice the
     largest budget), one line per init, mean ± std over seeds (no error bar for one seed), the chosen
-    budget marked by a dashed line. Right: the chosen cell, one bar per init (mean, std, one dot per seed).
+    budget marked by a dashed line (the y axis starts near the lowest point, and its label says where).
+    Right: the chosen cell, one bar per init (mean, std, one dot per seed), on an axis from 0.
     Raises ValueError if the chosen cell is missing for an init.
     """
     cell = _finetune_cell(results, image_size, labels_per_class)
@@ -225,22 +226,23 @@ def plot_finetune_results(results: dict, image_size: int, labels_per_class, titl
     ax.set_xticks([x_of(b) for b in budgets], [_budget_label(b) for b in budgets])
     ax.minorticks_off()
     ax.set_xlim(min(x_of(b) for b in budgets) / 1.4, max(x_of(b) for b in budgets) * 1.4)
-    ax.set_ylim(max(0.0, low - 5), 101)
-    ax.set(xlabel="labelled training images per class (log axis)", ylabel="test accuracy (%)")
+    lowest = max(0.0, low - 5)
+    ax.set_ylim(lowest, 101)
+    ax.set(xlabel="labelled training images per class (log axis)",
+           ylabel="test accuracy (%)" + (f", axis from {lowest:.0f}" if lowest > 0 else ""))
     ax.set_title(f"{image_size} px digits: test accuracy against the label budget", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
 
     seeds = max(len(v[2]) for v in cell.values())
-    bottom = max(0.0, min(min(float(v[2].min()) for v in cell.values()), low) - 5)
     for i, init in enumerate(cell):
         color, _, name = _INIT_STYLE.get(init, (f"C{inits.index(init) + 2}", "o", init))
         mean, std, acc = cell[init]
         ax_bar.bar(i, mean, yerr=std if len(acc) > 1 else None, capsize=4, color=color, alpha=0.7, width=0.6)
         ax_bar.plot(np.full(len(acc), i), acc, "k.", ms=6)
-        ax_bar.text(i, (bottom + mean) / 2, f"{mean:.1f}%", ha="center", va="center", fontsize=10,
-                    fontweight="bold")
-    ax_bar.set_ylim(bottom, 101)
+        ax_bar.text(i, mean / 2, f"{mean:.1f}%", ha="center", va="center", fontsize=10,
+                    fontweight="bold")  # inside the bar, clear of the error bar and the dots at its top
+    ax_bar.set_ylim(0, 105)  # bars from 0: their heights compare honestly
     ax_bar.set_xticks(range(len(cell)), [_INIT_STYLE.get(i, (0, 0, i))[2] for i in cell])
     what = "all labels" if labels_per_class is None else f"{labels_per_class} labels per class"
     ax_bar.set_ylabel("test accuracy (%)")
