@@ -49,7 +49,12 @@ class FigureBox(widgets.VBox):
         self._canvas = canvas
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
+        parent = getattr(super(), "_repr_mimebundle_", None)
+        if parent is not None:  # ipywidgets 8
+            bundle = parent(**kwargs)
+        else:  # ipywidgets 7 (Colab) has no such hook: the same widget view, built as its display does
+            bundle = {"application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
+                                                                   "model_id": self._model_id}}
         shown = self._canvas.layout.display != "none" and self._canvas.value
         if shown:
             bundle["image/png"] = base64.b64encode(self._canvas.value).decode("ascii")
@@ -57,6 +62,13 @@ class FigureBox(widgets.VBox):
         else:
             bundle["text/plain"] = "[interactive figure: run the cell to see it]"
         return bundle
+
+    if hasattr(widgets.Widget, "_ipython_display_"):  # ipywidgets 7 displays through this hook, not the bundle
+        def _ipython_display_(self, **kwargs):
+            from IPython.display import display
+
+            display(self._repr_mimebundle_(), raw=True)
+            self._handle_displayed(**kwargs)
 
 
 class SliderFigure:
