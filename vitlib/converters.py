@@ -216,7 +216,9 @@ def _timm_module(model, source: str) -> tuple[dict, dict]:
 
 
 def from_timm(model_or_state_dict, heads: int | None = None, **config) -> ViT:
-    """A vitlib ViT from timm's VisionTransformer, or from a state dict in its layout.
+    """A vitlib ViT converted out of a timm VisionTransformer object or a state dict in its layout.
+
+    timm itself is never imported: the model is read through its attributes.
 
     From the model, everything is read (heads, global_pool 'token' or 'avg', class token, where the
     final norm sits, LayerNorm eps, GELU kind). A state dict determines the sizes, the class token
