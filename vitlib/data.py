@@ -275,8 +275,10 @@ class FractalDataset(Dataset):
 
     Class c is one IFS drawn by `random_ifs` from a generator seeded by (seed, c), redrawn until its
     attractor fills at least `min_fill` of a 32 x 32 render (FractalDB's filling-rate filter). Each
-    instance scales one coefficient of one map by a weight in [0.8, 1.2], may be flipped left-right,
-    and is rendered from its own random orbit of `num_points` points (default 4 per pixel).
+    instance scales one coefficient of one map by a weight in [0.8, 1.2] and is rendered from its own
+    random orbit of `num_points` points (default 4 per pixel). With flip=True (FractalDB's recipe, and
+    the first bundled checkpoint's) half the instances are also mirrored left-right: a model trained
+    on them cannot tell left from right, and learns position embeddings symmetric under that mirror.
     """
 
     def __init__(
@@ -289,6 +291,7 @@ class FractalDataset(Dataset):
         num_points: int | None = None,
         min_fill: float = 0.08,
         max_maps: int = 4,
+        flip: bool = False,
     ):
         check_int(num_classes, "num_classes")
         check_int(images_per_class, "images_per_class")
@@ -304,6 +307,9 @@ class FractalDataset(Dataset):
         self.image_size, self.channels, self.seed = image_size, channels, seed
         self.num_points = num_points if num_points is not None else 4 * image_size**2  # about 4 points per pixel
         self.min_fill, self.max_maps = min_fill, max_maps
+        if not isinstance(flip, bool):
+            raise ValueError(f"flip must be True or False, got {flip!r}")
+        self.flip = flip
         self._systems: dict[int, np.ndarray] = {}  # class -> IFS, made when first needed
 
     def __len__(self) -> int:
@@ -330,7 +336,7 @@ class FractalDataset(Dataset):
         j, k = rng.integers(len(maps)), rng.integers(4)
         maps[j, k] *= rng.uniform(0.8, 1.2)  # intra-class variation
         image = render_ifs(maps, self.image_size, self.num_points, rng=rng)
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and self.flip:  # drawn either way, so flip=False keeps the same orbits
             image = image[:, ::-1]
         image = torch.from_numpy(image.copy())
         return repeat(image, "h w -> c h w", c=self.channels), label

@@ -45,6 +45,7 @@ from .checkpoints import save
 from .data import FractalDataset
 from .distributed import processes
 from .files import file_digest
+from .locality import seed_locality
 from .model import ViT, ViTConfig
 from .train import PRECISIONS, fit
 
@@ -69,9 +70,14 @@ RECIPE = dict(
     warmup_epochs=2,
     label_smoothing=0.1,
     shift=2,
+    init="standard",  # "locality": a locality-seeded start (vitlib.locality.seed_locality), not the paper's
+    flip=False,  # True mirrors half the images left-right (FractalDB): position embeddings then learn the mirror
     seed=0,
     precision="auto",  # "fp32" for runs that must compare exactly; "auto" is bf16 where the CPU/GPU computes it
 )
+
+
+INITS = ("standard", "locality")
 
 
 def model_config(recipe: dict) -> ViTConfig:
@@ -96,7 +102,7 @@ def make_data(recipe: dict, workers: int = 1) -> tuple[tuple[torch.Tensor, torch
     """
     c, n, m = recipe["classes"], recipe["images_per_class"], recipe["heldout_per_class"]
     dataset = FractalDataset(num_classes=c, images_per_class=n + m, image_size=recipe["image_size"],
-                             seed=recipe["seed"])
+                             seed=recipe["seed"], flip=recipe.get("flip", True))
     total, chunk = c * (n + m), 2000
     jobs = [(dataset, start, min(start + chunk, total)) for start in range(0, total, chunk)]
     if workers > 1:
@@ -133,8 +139,12 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
     start = time.perf_counter()
     train, held = make_data(recipe, workers)  # every process renders all images: the same data everywhere
     data_seconds = time.perf_counter() - start
+    if recipe["init"] not in INITS:
+        raise ValueError(f"--init must be one of {INITS}, got {recipe['init']!r}")
     torch.manual_seed(recipe["seed"])
     model = ViT(model_config(recipe))
+    if recipe["init"] == "locality":
+        seed_locality(model, seed=recipe["seed"])
     history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                   weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
                   label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], seed=recipe["seed"],
@@ -181,9 +191,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m vitlib.pretrain", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for key, value in RECIPE.items():
-        if key == "precision":
+        if key == "init":
+            parser.add_argument("--init", choices=INITS, default=value,
+                                help="locality: start with local attention heads, put in by hand (vitlib.locality)")
+        elif key == "precision":
             parser.add_argument("--precision", choices=PRECISIONS, default=value,
                                 help="fp32: exactly comparable runs; auto: bf16 where the hardware computes it")
+        elif isinstance(value, bool):
+            parser.add_argument("--" + key.replace("_", "-"), action=argparse.BooleanOptionalAction, default=value)
         else:
             parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
     parser.add_argument("--out", default="runs", help="folder for <name>.pt and <name>.json (copy them to data/ "

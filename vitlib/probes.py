@@ -25,7 +25,8 @@ from torch import nn
 from .validate import check_int, check_tensor
 
 __all__ = ["embedding_filter_pcs", "pos_embed_similarity", "mean_attention_distance", "attention_rollout",
-           "attention_maps", "patch_distances", "run_with_attention"]
+           "attention_maps", "patch_distances", "run_with_attention", "pos_similarity_structure",
+           "POSITION_RELATIONS"]
 
 
 def _as_array(x, name: str, shape: str) -> torch.Tensor:
@@ -78,6 +79,41 @@ def pos_embed_similarity(pos_embed_or_model, num_prefix_tokens: int = 1) -> torc
     unit = F.normalize(patches, dim=-1)  # each embedding scaled to length 1
     sim = unit @ unit.T  # (N, N) cosine similarities
     return rearrange(sim, "(i j) (k l) -> i j k l", i=side, k=side)  # (G, G, G, G)
+
+
+POSITION_RELATIONS = ("neighbour", "left-right mirror", "top-bottom mirror", "same row", "same column", "other")
+
+
+def pos_similarity_structure(sim) -> dict[str, float]:
+    """Summarise a position-similarity table (G, G, G, G): the mean cosine over each kind of patch pair.
+
+    Every ordered pair of distinct patches (r, c), (r2, c2) counts in the first kind it fits:
+      neighbour:          |r - r2| + |c - c2| == 1         (the paper's 2D locality makes these high)
+      left-right mirror:  same row, c2 == G-1-c            (high if the model cannot tell left from right)
+      top-bottom mirror:  same column, r2 == G-1-r
+      same row, same column: the other pairs in one row / one column (the paper's row/column structure)
+      other:              every remaining pair
+    Returns {kind: mean cosine}, in POSITION_RELATIONS order.
+    """
+    sim = _as_array(sim, "sim", "(G, G, G, G)").float()
+    side = sim.shape[0]
+    if sim.ndim != 4 or set(sim.shape) != {side} or side < 3:
+        raise ValueError(f"expected a similarity table of shape (G, G, G, G) with G >= 3, got {tuple(sim.shape)}; "
+                         "make it with pos_embed_similarity")
+    r, c, r2, c2 = torch.meshgrid(*[torch.arange(side)] * 4, indexing="ij")  # each (G, G, G, G)
+    free = (r != r2) | (c != c2)  # pairs not yet counted: distinct patches to start with
+    masks = []
+    for kind in (
+        (r - r2).abs() + (c - c2).abs() == 1,  # neighbour
+        (r == r2) & (c2 == side - 1 - c),  # left-right mirror
+        (c == c2) & (r2 == side - 1 - r),  # top-bottom mirror
+        r == r2,  # same row
+        c == c2,  # same column
+        torch.ones_like(free),  # other
+    ):
+        masks.append(kind & free)
+        free = free & ~kind
+    return {name: float(sim[mask].mean()) for name, mask in zip(POSITION_RELATIONS, masks)}
 
 
 def embedding_filter_pcs(weight_or_model, n: int = 28, return_variance: bool = False):
