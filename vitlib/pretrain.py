@@ -49,7 +49,7 @@ from .locality import seed_locality
 from .model import ViT, ViTConfig
 from .train import PRECISIONS, fit
 
-__all__ = ["RECIPE", "model_config", "make_data", "pretrain", "main"]
+__all__ = ["RECIPE", "INITS", "model_config", "initial_model", "make_data", "pretrain", "main"]
 
 # The bundled recipe: every default of the command line.
 RECIPE = dict(
@@ -85,6 +85,18 @@ def model_config(recipe: dict) -> ViTConfig:
     return ViTConfig(image_size=recipe["image_size"], patch_size=recipe["patch_size"], in_channels=1,
                      num_classes=recipe["classes"], dim=recipe["dim"], depth=recipe["depth"],
                      heads=recipe["heads"], mlp_dim=recipe["mlp_dim"], head="mlp")
+
+
+def initial_model(recipe: dict) -> ViT:
+    """The model a run of `recipe` starts from (the same weights every time): standard or locality-seeded."""
+    recipe = {**RECIPE, **recipe}
+    if recipe["init"] not in INITS:
+        raise ValueError(f"--init must be one of {INITS}, got {recipe['init']!r}")
+    torch.manual_seed(recipe["seed"])
+    model = ViT(model_config(recipe))
+    if recipe["init"] == "locality":
+        seed_locality(model, seed=recipe["seed"])
+    return model
 
 
 def _render(args: tuple[FractalDataset, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,12 +151,7 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
     start = time.perf_counter()
     train, held = make_data(recipe, workers)  # every process renders all images: the same data everywhere
     data_seconds = time.perf_counter() - start
-    if recipe["init"] not in INITS:
-        raise ValueError(f"--init must be one of {INITS}, got {recipe['init']!r}")
-    torch.manual_seed(recipe["seed"])
-    model = ViT(model_config(recipe))
-    if recipe["init"] == "locality":
-        seed_locality(model, seed=recipe["seed"])
+    model = initial_model(recipe)
     history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                   weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
                   label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], seed=recipe["seed"],

@@ -25,7 +25,7 @@ from torch import nn
 from .validate import check_int, check_tensor
 
 __all__ = ["embedding_filter_pcs", "pos_embed_similarity", "mean_attention_distance", "attention_rollout",
-           "attention_maps", "patch_distances", "run_with_attention", "pos_similarity_structure",
+           "attention_maps", "patch_distances", "run_with_attention", "pos_similarity_structure", "patch_pcs",
            "POSITION_RELATIONS"]
 
 
@@ -125,8 +125,6 @@ def embedding_filter_pcs(weight_or_model, n: int = 28, return_variance: bool = F
     first (unscaled: display scaling belongs to the plot), and with return_variance also the
     explained-variance ratio (n,).
     """
-    from sklearn.decomposition import PCA
-
     check_int(n, "n")
     weight = weight_or_model
     if isinstance(weight_or_model, nn.Module):
@@ -141,10 +139,41 @@ def embedding_filter_pcs(weight_or_model, n: int = 28, return_variance: bool = F
     filters = rearrange(weight, "d c p1 p2 -> d (p1 p2 c)")  # (D, P*P*C): one sample per filter
     if not 1 <= n <= min(d, p * p * c):
         raise ValueError(f"n={n} components, but {d} filters of {p * p * c} values allow at most {min(d, p * p * c)}")
-    pca = PCA(n_components=n).fit(filters.numpy())
-    pcs = rearrange(torch.from_numpy(pca.components_).float(), "n (p1 p2 c) -> n p1 p2 c", p1=p, p2=p)
-    ratio = torch.from_numpy(pca.explained_variance_ratio_).float()
+    pcs, ratio = _pca(filters, n, p)
     return (pcs, ratio) if return_variance else pcs
+
+
+def patch_pcs(images, patch_size: int, n: int = 16, return_variance: bool = False):
+    """Principal components of the images' own patches: what the filters of Figure 7 (left) are compared with.
+
+    images (B, C, H, W); every non-overlapping P x P patch is a sample in R^{P*P*C}, the same layout as
+    a patch-embedding filter. Returns pcs (n, P, P, C), component 0 first, and with return_variance the
+    explained-variance ratio (n,). A linear patch embedding trained by gradient descent changes its
+    filters by sums of such patches (dL/dE = sum over patches of patch x gradient), so these are the
+    directions long training on these images can write into the filters.
+    """
+    check_int(patch_size, "patch_size")
+    check_int(n, "n")
+    images = _as_array(images, "images", "(B, C, H, W)").detach().float().cpu()
+    if images.ndim != 4 or images.shape[-1] % patch_size or images.shape[-2] % patch_size:
+        raise ValueError(f"expected images (B, C, H, W) with H and W multiples of patch_size {patch_size}, "
+                         f"got shape {tuple(images.shape)}")
+    patches = rearrange(images, "b c (h p1) (w p2) -> (b h w) (p1 p2 c)", p1=patch_size, p2=patch_size)  # (S, P*P*C)
+    if not 1 <= n <= min(patches.shape):
+        raise ValueError(f"n={n} components, but {patches.shape[0]} patches of {patches.shape[1]} values allow at "
+                         f"most {min(patches.shape)}")
+    pcs, ratio = _pca(patches, n, patch_size)
+    return (pcs, ratio) if return_variance else pcs
+
+
+def _pca(samples: torch.Tensor, n: int, patch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """PCA of samples (S, P*P*C) -> components (n, P, P, C) and their explained-variance ratios (n,)."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=n).fit(samples.numpy())
+    pcs = rearrange(torch.from_numpy(pca.components_).float(), "n (p1 p2 c) -> n p1 p2 c", p1=patch_size,
+                    p2=patch_size)
+    return pcs, torch.from_numpy(pca.explained_variance_ratio_).float()
 
 
 def patch_distances(grid_size: int, patch_size: int) -> torch.Tensor:

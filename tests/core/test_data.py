@@ -467,3 +467,14 @@ def test_download_flowers_refuses_paths_outside_root(tmp_path, monkeypatch):
     with pytest.raises(data.CorruptArchiveError):
         data.download_flowers(tmp_path / "root", sha256=hashlib.sha256(raw).hexdigest())
     assert not (tmp_path / "evil.txt").exists()
+
+
+def test_fractal_dataset_flips_only_when_asked():
+    plain = FractalDataset(num_classes=3, images_per_class=8, image_size=16, seed=0)
+    flipped = FractalDataset(num_classes=3, images_per_class=8, image_size=16, seed=0, flip=True)
+    pairs = [(plain[i][0], flipped[i][0]) for i in range(len(plain))]
+    mirrored = [torch.equal(b, a.flip(-1)) and not torch.equal(a, b) for a, b in pairs]
+    assert all(torch.equal(a, b) or m for (a, b), m in zip(pairs, mirrored))  # the same orbit, maybe mirrored
+    assert 0 < sum(mirrored) < len(pairs)  # about half of them
+    with pytest.raises(ValueError, match="flip must be True or False"):
+        FractalDataset(flip="yes")

@@ -179,3 +179,21 @@ def test_download_weights_offline(tmp_path, monkeypatch):
     assert "ViT-B_16.npz" in str(info.value) and list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="unknown public weights"):
         checkpoints.download_weights("ViT-Z/99", root=tmp_path)
+
+
+def test_initial_model_is_the_start_of_the_run_and_init_is_checked():
+    recipe = {**pretrain.RECIPE, "classes": 4, "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32}
+    a, b = pretrain.initial_model(recipe), pretrain.initial_model(recipe)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    seeded = pretrain.initial_model({**recipe, "init": "locality"})
+    assert not torch.equal(seeded.pos_embed.pos_embed, a.pos_embed.pos_embed)
+    with pytest.raises(ValueError, match="--init must be one of"):
+        pretrain.initial_model({**recipe, "init": "mimetic"})
+
+
+def test_pretrain_flip_flag_parses_both_ways(tmp_path):
+    torch.set_num_threads(1)
+    manifest = pretrain.main(TINY + ["--epochs", "1", "--warmup-epochs", "0", "--flip", "--init", "locality", "--out", str(tmp_path),
+                                     "--name", "tiny-flip"])
+    assert manifest["recipe"]["flip"] is True and manifest["recipe"]["init"] == "locality"
+    assert pretrain.RECIPE["flip"] is False  # the default: no flips, no mirror-symmetric position embeddings

@@ -148,3 +148,36 @@ def test_sincos_similarity_falls_off_with_distance():
     sim = pos_embed_similarity(sincos_2d(6, 64), num_prefix_tokens=0)
     row = sim[2, 2, 2]  # patch (2, 2) against the patches of its row
     assert row[2] == pytest.approx(1.0) and row[2] > row[3] > row[4] > row[5]
+
+
+def test_pos_similarity_structure_sorts_pairs_by_how_they_relate():
+    from vitlib.probes import POSITION_RELATIONS, pos_similarity_structure
+
+    g = 4
+    r, c, r2, c2 = torch.meshgrid(*[torch.arange(g)] * 4, indexing="ij")
+    mirror_model = ((r == r2) & ((c == c2) | (c2 == g - 1 - c))).float()  # 1 for itself and its left-right mirror
+    found = pos_similarity_structure(mirror_model)
+    assert list(found) == list(POSITION_RELATIONS)
+    assert found["left-right mirror"] == 1.0 and found["top-bottom mirror"] == 0.0 and found["other"] == 0.0
+    # a 2D-local table: similarity falls with the grid distance
+    local = torch.exp(-((r - r2).abs() + (c - c2).abs()).float())
+    found = pos_similarity_structure(local)
+    assert found["neighbour"] > found["same row"] > found["other"] and found["same row"] == found["same column"]
+    assert found["left-right mirror"] == pytest.approx(found["top-bottom mirror"])
+    with pytest.raises(ValueError, match="pos_embed_similarity"):
+        pos_similarity_structure(torch.ones(2, 2, 2, 2))
+
+
+def test_patch_pcs_finds_the_direction_the_patches_vary_along():
+    from vitlib.probes import patch_pcs
+
+    torch.manual_seed(0)
+    ramp = torch.linspace(-1, 1, 4).expand(4, 4)  # a left-right ramp, one 4 x 4 patch
+    amplitude = torch.randn(32, 1, 1, 1, 1, 1)
+    images = (amplitude * ramp).expand(32, 1, 2, 2, 4, 4)  # 32 images of 2 x 2 patches, each a scaled ramp
+    images = images.permute(0, 1, 2, 4, 3, 5).reshape(32, 1, 8, 8) + 0.01 * torch.randn(32, 1, 8, 8)
+    pcs, ratio = patch_pcs(images, 4, n=3, return_variance=True)
+    assert pcs.shape == (3, 4, 4, 1) and ratio[0] > 0.95
+    assert abs(float(torch.nn.functional.cosine_similarity(pcs[0].flatten(), ramp.flatten(), dim=0))) > 0.99
+    with pytest.raises(ValueError, match="multiples of patch_size"):
+        patch_pcs(torch.rand(2, 1, 10, 10), 4)

@@ -2,6 +2,7 @@
 
     plot_filter_pcs            Figure 7 (left): principal components of the patch-embedding filters
     plot_attention_distance    Figure 7 (right): mean attention distance per head against depth
+    plot_distance_panels       the same for several models side by side (standard, locality-seeded, ...)
     plot_attention_rollout     attention of one head and attention rollout over an image (Figure 6)
     filter_pcs_widget, attention_distance_widget, attention_maps_widget: the same, with controls
     (Figure 7, centre, is `vitlib.course.ui.pos_similarity_widget`, which notebook 07 uses too)
@@ -35,7 +36,7 @@ from . import figures
 from .exercise import ExerciseError, name_the_mistake, passed, run_answer
 from .ui import SliderFigure, as_model_dict, int_slider, pos_similarity_widget
 
-__all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "HeadPanel", "plot_attention_rollout",
+__all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "plot_distance_panels", "subspace_overlap", "HeadPanel", "plot_attention_rollout",
            "filter_pcs_widget", "pos_similarity_widget", "attention_distance_widget", "attention_maps_widget",
            "empty_patches", "check_patch_attention", "check_head_distance"]
 
@@ -52,6 +53,20 @@ def minmax_scale(x, axis=None) -> np.ndarray:
     lo, hi = x.min(axis=axis, keepdims=True), x.max(axis=axis, keepdims=True)
     span = hi - lo
     return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), 0.5).astype(np.float32)
+
+
+def subspace_overlap(components_a, components_b) -> float:
+    """How much two sets of k principal components (k, ...) span the same directions: in [0, 1].
+
+    Both are orthonormal rows once flattened (k, d); the overlap is ||A B^T||^2 / k, the mean squared
+    cosine of the principal angles: 1 for the same subspace, about k / d for two random ones.
+    """
+    a = torch.as_tensor(components_a).flatten(1).float()  # (k, d)
+    b = torch.as_tensor(components_b).flatten(1).float()
+    if a.shape != b.shape:
+        raise ValueError(f"both sets need the same number of components of the same size, got {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
+    return float((a @ b.T).square().sum() / len(a))
 
 
 def plot_filter_pcs(pcs, n: int | None = None, variance=None, title: str | None = None, size: float = 1.25) -> Figure:
@@ -86,7 +101,8 @@ def plot_filter_pcs(pcs, n: int | None = None, variance=None, title: str | None 
     for i in range(n):
         r, q = divmod(i, cols)
         canvas[r * step + gap : (r + 1) * step, q * step : q * step + p] = shown[i]
-        label = f"PC {i + 1}" + (f" ({float(variance[i]):.0%})" if variance is not None else "")
+        share = float(variance[i]) if variance is not None else None
+        label = f"PC {i + 1}" + ("" if share is None else f" ({share:.0%})" if share >= 0.01 else f" ({share:.1%})")
         ax.text(q * step + (p - 1) / 2, r * step + gap - 0.6, label, ha="center", va="bottom", fontsize=7,
                 gid=f"tile {i}")
     figures.show_image(ax, canvas, interpolation="nearest")
@@ -159,6 +175,36 @@ def plot_attention_distance(distance, patch_size: int, image_size: int | None = 
         ax.legend(handles, labels, fontsize=7, loc="upper left", ncols=2)
     suffix = f", {num_images} image{'s' if num_images != 1 else ''}" if num_images is not None else ""
     ax.set_title(title or f"Mean attention distance, patch {patch_size} px{suffix}")
+    return fig
+
+
+def plot_distance_panels(distances: dict, uniform: float, title: str | None = None) -> Figure:
+    """Figure 7 (right) for several models side by side: one panel per model, one dot per head.
+
+    distances: {panel title: (L, H) mean attention distances in pixels}; uniform: the distance of uniform
+    attention, drawn dashed in every panel. The y axes are shared and start at 0, so a local head
+    (a few pixels) and a uniform one (about half the image) are told apart at a glance.
+    """
+    if not distances:
+        raise ValueError("distances is empty: pass {panel title: (layers, heads) distances}")
+    arrays = {name: np.asarray(d.detach().cpu() if hasattr(d, "detach") else d, dtype=np.float32)
+              for name, d in distances.items()}
+    if any(a.ndim != 2 for a in arrays.values()):
+        raise ValueError(f"each entry must be (layers, heads) distances, got shapes {[a.shape for a in arrays.values()]}")
+    top = 1.25 * max(uniform, *(float(a.max()) for a in arrays.values()))
+    fig = Figure(figsize=(2.6 * len(arrays) + 0.6, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(arrays), sharey=True, squeeze=False)[0]
+    for ax, (name, d) in zip(axes, arrays.items()):
+        layers, heads = d.shape
+        for h in range(heads):
+            ax.scatter(np.arange(1, layers + 1) + (h - (heads - 1) / 2) * 0.06, d[:, h], s=16, zorder=3)
+        ax.axhline(uniform, color="black", ls="--", lw=1)
+        ax.set(xticks=np.arange(1, layers + 1), xlim=(0.5, layers + 0.5), ylim=(0, top), xlabel="layer")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean attention distance (px)")
+    axes[0].text(0.6, uniform, f" uniform {uniform:.1f} px", va="bottom", fontsize=7.5)
+    fig.suptitle(title or "Mean attention distance per head (one dot per head)", fontsize=11)
     return fig
 
 
