@@ -16,6 +16,7 @@ installs Chromium (apt-get install chromium) so CI runs it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -174,9 +175,7 @@ def _wait_idle(page, timeout_s: float) -> None:
 
 @pytest.mark.parametrize("notebook", notebooks_with_widgets(), ids=lambda p: p.stem)
 def test_notebook_widgets_in_a_real_browser(lab, browser, notebook):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    shot = ARTIFACTS / f"{notebook.stem}.png"
-    try:
+    with _page(browser, lab, screenshot=ARTIFACTS / f"{notebook.stem}.png") as page:
         page.goto(f"{lab}/lab/tree/{notebook.name}?reset", timeout=60_000)  # ?reset: a fresh workspace, one tab
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
                                "&& window.jupyterapp.shell.currentWidget.sessionContext", timeout=60_000)
@@ -205,13 +204,6 @@ def test_notebook_widgets_in_a_real_browser(lab, browser, notebook):
         after = [plots.nth(i).screenshot() for i in range(plots.count())]
         assert before != after, "moving the slider did not change the widget's plot"
         assert page.evaluate(ERRORS_JS) == [], "moving the slider raised an error"
-    except BaseException:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shot), full_page=True)
-        raise
-    finally:
-        page.close()
-        _shutdown_kernels(lab)
 
 
 # Every code cell's rendered outputs, in notebook order: how many images, and the text shown.
@@ -234,9 +226,7 @@ def test_unrun_notebook_shows_pictures_where_widgets_will_be(lab, browser, noteb
     if stale:
         pytest.skip(f"{notebook.name}: cells {stale} were committed before widgets carried a still picture; "
                     "re-run the notebook (make notebooks) to commit them")
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    shot = ARTIFACTS / f"{notebook.stem}-unrun.png"
-    try:
+    with _page(browser, lab, screenshot=ARTIFACTS / f"{notebook.stem}-unrun.png") as page:
         page.goto(f"{lab}/lab/tree/{notebook.name}?reset", timeout=60_000)
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
                                "&& window.jupyterapp.shell.currentWidget.content "
@@ -257,9 +247,20 @@ def test_unrun_notebook_shows_pictures_where_widgets_will_be(lab, browser, noteb
             assert "Error displaying widget" not in shown["text"], f"cell {i} shows a widget error"
         assert page.evaluate(KERNEL_BUSY_JS) in ("idle", "none", "starting", "unknown")  # nothing was run
         assert page.evaluate(NOT_RUN_JS) == [], "the committed notebook has code cells that never ran"
+
+
+@contextlib.contextmanager
+def _page(browser, lab: str, screenshot: Path):
+    """A new browser page; if the test fails, a full-page screenshot of it goes to `screenshot`.
+
+    Afterwards the page is closed and every kernel of `lab` is stopped.
+    """
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        yield page
     except BaseException:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shot), full_page=True)
+        page.screenshot(path=str(screenshot), full_page=True)
         raise
     finally:
         page.close()

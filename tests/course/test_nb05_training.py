@@ -28,6 +28,27 @@ def test_plot_accuracy_vs_data_draws_mean_and_error_bars_on_a_log_axis():
         plot_accuracy_vs_data([1, 2, 3], {"ViT": np.zeros((1, 2))})
 
 
+def test_plot_accuracy_vs_data_starts_at_0_and_its_labels_cover_nothing():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    mean = {"ViT": [0.65, 0.84, 0.92, 0.98], "CNN": [0.63, 0.81, 0.95, 0.99]}  # notebook 05, full mode
+    acc = {name: np.stack([np.array(m) - 0.02, np.minimum(np.array(m) + 0.02, 1)]) for name, m in mean.items()}
+    fig = plot_accuracy_vs_data([67, 135, 337, 1347], acc)
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    assert low == 0 and high >= 100  # course standard: an accuracy axis starts at 0
+    assert max(ax.get_yticks()) <= 100  # no tick above 100%
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    points = np.concatenate([ax.transData.transform(line.get_xydata()) for line in ax.get_lines()])
+    assert not any(legend.contains(x, y) for x, y in points), "the legend covers a data point"
+    for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+        boxes = [t.get_window_extent(renderer) for t in ticks if t.get_text()]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), "tick labels collide"
+
+
 def test_plot_digit_patches_draws_the_grid():
     fig = plot_digit_patches(torch.zeros(1, 32, 32), 8)
     ax = fig.axes[0]

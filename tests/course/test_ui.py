@@ -5,7 +5,7 @@ import base64
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from vitlib.course.ui import FigureBox, SliderFigure, int_slider
+from vitlib.course.ui import FigureBox, SliderFigure, image_layer_sliders, int_slider
 
 from helpers import shows_error  # tests/course/helpers.py
 
@@ -57,3 +57,11 @@ def test_ipython_formatter_sees_all_three_formats():
 
     data, _metadata = DisplayFormatter().format(_line_widget())
     assert {"image/png", "text/plain", "application/vnd.jupyter.widget-view+json"} <= set(data)
+
+
+def test_image_layer_sliders():
+    controls = image_layer_sliders(5, 12, "300px")
+    assert list(controls) == ["image", "layer"]
+    assert (controls["image"].min, controls["image"].max, controls["image"].value) == (0, 4, 0)
+    assert (controls["layer"].min, controls["layer"].max, controls["layer"].value) == (1, 12, 1)
+    assert all(c.layout.width == "300px" and not c.continuous_update for c in controls.values())

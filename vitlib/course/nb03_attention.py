@@ -27,7 +27,7 @@ from matplotlib.ticker import MaxNLocator
 from . import figures
 from .exercise import ExerciseError, name_the_mistake, passed, run_answer
 from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
-from .ui import SliderFigure, int_slider
+from .ui import SliderFigure, image_layer_sliders, int_slider
 
 __all__ = ["plot_architecture", "intuition_weights", "plot_query_scores", "plot_weighting_progression",
            "plot_softmax_scale", "plot_head_attention", "softmax_scale_widget", "attention_head_widget",
@@ -332,8 +332,7 @@ def attention_head_widget(model, images, labels=None, class_names=None) -> Slide
         return fig, message
 
     controls = {
-        "image": int_slider("image", 0, len(images) - 1, 0, "260px"),
-        "layer": int_slider("layer", 1, cfg.depth, 1, "260px"),
+        **image_layer_sliders(len(images), cfg.depth, "260px"),
         "row": int_slider("query row", 0, g - 1, g // 2, "260px"),
         "col": int_slider("query col", 0, g - 1, g // 2, "260px"),
         "cls_query": widgets.Checkbox(value=False, description="query = [class] token", indent=False),

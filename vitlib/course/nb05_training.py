@@ -36,6 +36,7 @@ def plot_accuracy_vs_data(train_sizes, accuracies: dict, title: str | None = Non
     train_sizes: (F,) number of training images at each fraction.
     accuracies:  {model name: (S, F) accuracies in [0, 1], S seeds} (a (F,) array counts as one seed).
     The x axis is logarithmic; error bars are the standard deviation over seeds (none for one seed).
+    The accuracy axis runs from 0 to 100%, so the gap between two points reads as it is.
     """
     n = np.asarray(train_sizes, dtype=float)
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
@@ -52,6 +53,8 @@ def plot_accuracy_vs_data(train_sizes, accuracies: dict, title: str | None = Non
     ax.set_xscale("log")
     ax.set_xticks(n, [f"{int(v)}" for v in n])
     ax.minorticks_off()
+    ax.set_ylim(0, 105)  # from 0; room above 100% for the error bars, no tick beyond it
+    ax.set_yticks(range(0, 101, 20))
     ax.set(xlabel="training images (log axis)", ylabel="test accuracy (%)",
            title=title or "accuracy as the training set grows")
     ax.grid(alpha=0.3)

@@ -410,6 +410,8 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
     head panel of the current figure in place (so `.figure` may stay the same object; `.canvas.value`,
     the PNG shown, changes); moving `image` builds a new figure.
     """
+    from .ui import image_layer_sliders
+
     cfg = model.cfg
     images = torch.as_tensor(images)
     logits, attn = run_with_attention(model, images)  # (L, B, H, T, T)
@@ -450,8 +452,7 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
         return fig, message
 
     controls = {
-        "image": int_slider("image", 0, len(images) - 1, 0, "300px"),
-        "layer": int_slider("layer", 1, cfg.depth, 1, "300px"),
+        **image_layer_sliders(len(images), cfg.depth, "300px"),
         "head": int_slider("head", 0, cfg.heads - 1, 0, "300px"),
         "query": int_slider("query patch", -1, n - 1, (g // 2) * g + g // 2, "300px"),
         "hide_empty": widgets.Checkbox(value=False, description="hide empty patches", indent=False),

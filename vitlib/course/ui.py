@@ -32,7 +32,7 @@ import torch
 from ..probes import pos_embed_similarity, pos_similarity_structure
 from . import figures
 
-__all__ = ["SliderFigure", "FigureBox", "int_slider", "as_model_dict", "pos_similarity_widget"]
+__all__ = ["SliderFigure", "FigureBox", "int_slider", "image_layer_sliders", "as_model_dict", "pos_similarity_widget"]
 
 
 class FigureBox(widgets.VBox):
@@ -153,6 +153,16 @@ def int_slider(name: str, lo: int, hi: int, value: int, width: str = "280px") ->
     """An integer slider that redraws when released (continuous_update=False keeps moves cheap)."""
     return widgets.IntSlider(value=value, min=lo, max=hi, description=name, continuous_update=False,
                              layout=widgets.Layout(width=width))
+
+
+def image_layer_sliders(num_images: int, depth: int, width: str = "280px") -> dict:
+    """The two controls every attention widget starts with: `image` (0..num_images-1) and `layer` (1..depth).
+
+    Returns {"image": IntSlider, "layer": IntSlider}, both starting at their first value; a widget
+    adds its own controls after them: `{**image_layer_sliders(len(images), cfg.depth), "head": ...}`.
+    """
+    return {"image": int_slider("image", 0, num_images - 1, 0, width),
+            "layer": int_slider("layer", 1, depth, 1, width)}
 
 
 def as_model_dict(models) -> dict:
