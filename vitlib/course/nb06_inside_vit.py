@@ -34,7 +34,7 @@ from ..probes import (
 )
 from . import figures
 from .exercise import ExerciseError, name_the_mistake, passed, run_answer
-from .ui import SliderFigure, as_model_dict, int_slider, pos_similarity_widget
+from .ui import SliderFigure, as_model_dict, image_layer_sliders, int_slider, pos_similarity_widget
 
 __all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "plot_distance_panels", "subspace_overlap", "HeadPanel", "plot_attention_rollout",
            "filter_pcs_widget", "pos_similarity_widget", "attention_distance_widget", "attention_maps_widget",
@@ -410,7 +410,6 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
     head panel of the current figure in place (so `.figure` may stay the same object; `.canvas.value`,
     the PNG shown, changes); moving `image` builds a new figure.
     """
-    from .ui import image_layer_sliders
 
     cfg = model.cfg
     images = torch.as_tensor(images)

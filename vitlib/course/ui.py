@@ -26,8 +26,6 @@ import html
 import io
 
 import ipywidgets as widgets
-import numpy as np
-import torch
 
 from ..probes import pos_embed_similarity, pos_similarity_structure
 from . import figures
