@@ -70,10 +70,11 @@ def test_make_data_splits_instances_not_classes():
 # ----------------------------------------------------------------------------- the bundled checkpoint
 
 
-def test_bundled_checkpoint_matches_its_manifest():
+@pytest.mark.parametrize("name", ["fractal-vit", "fractal-vit-seeded"])
+def test_bundled_checkpoint_matches_its_manifest(name):
     names = checkpoints.available_pretrained()
-    assert "fractal-vit" in names
-    model, info = checkpoints.pretrained("fractal-vit", return_meta=True)
+    assert name in names
+    model, info = checkpoints.pretrained(name, return_meta=True)
     assert isinstance(model, ViT) and not model.training
     assert model.cfg == ViTConfig(**info["config"])  # fields added since it was made take their defaults
     for key in ("sha256", "command", "heldout_accuracy", "train_seconds", "machine", "recipe"):
@@ -81,6 +82,10 @@ def test_bundled_checkpoint_matches_its_manifest():
     assert info["command"].startswith("python -m vitlib.pretrain")
     logits = model(torch.rand(2, 1, model.cfg.image_size, model.cfg.image_size))
     assert logits.shape == (2, info["config"]["num_classes"]) and torch.isfinite(logits).all()
+    assert info["recipe"]["flip"] is False  # no left-right flips: no mirror-symmetric position embeddings
+    assert info["recipe"]["init"] == ("locality" if name.endswith("seeded") else "standard")
+    same_recipe = {k: v for k, v in info["recipe"].items() if k not in ("name", "init", "precision")}
+    assert same_recipe == {k: v for k, v in pretrain.RECIPE.items() if k not in ("name", "init", "precision")}
 
 
 @pytest.fixture
