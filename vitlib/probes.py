@@ -227,8 +227,9 @@ def mean_attention_distance(attn, patch_size: int, num_prefix_tokens: int = 1, r
     attn: one layer's weights (B, H, T, T) -> (H,), or a list of L layers -> (L, H).
     For each query patch, the distance to every key patch (between patch centres, in
     pixels) is weighted by the attention weight, then averaged over queries and images.
-    The [class] token is excluded as query and as key; with renormalise=True (the paper's
-    definition) each query's weights are renormalised over the patch keys. renormalise=False
+    The [class] token is excluded as query and as key; with renormalise=True (our convention: the
+    paper's Appendix D.7 does not say how it treats the class token) each query's weights are
+    renormalised over the patch keys. renormalise=False
     reproduces the common community convention (drop the class-token column, keep the
     weights as they are), which pulls heads that attend to the class token toward 0.
     """

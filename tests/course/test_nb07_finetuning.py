@@ -19,6 +19,7 @@ from vitlib.course.nb07_finetuning import (
     check_resize_pos_embed,
     finetune_results_widget,
     finetune_run,
+    finetune_runs,
     load_labelled_digits,
     model_for_run,
     plot_finetune_results,
@@ -314,4 +315,12 @@ def test_finetune_run_and_sweep(one_thread):
     results = sweep(b, budgets=[2], image_sizes=[16], seeds=(0, 1), steps=lambda budget: 2, precision="fp32",
                     results=known)
     assert results is known and set(results) == {("pretrained", 16, 2), ("scratch", 16, 2)}
-    assert results["scratch", 16, 2] == [0.5] and len(results["pretrained", 16, 2]) == 2  # known cells kept
+    assert results["scratch", 16, 2][0] == 0.5 and len(results["scratch", 16, 2]) == 2  # known seed kept, seed 1 added
+    assert len(results["pretrained", 16, 2]) == 2
+    # two worker processes compute exactly what one process computes, run by run
+    _, seed1 = finetune_run(b, "pretrained", 2, image_size=16, steps=2, seed=1, precision="fp32")
+    assert results["pretrained", 16, 2][1] == seed1.test_acc[-1]
+    side_by_side = finetune_runs(b, [dict(init="pretrained", labels_per_class=2, image_size=16, seed=0, steps=4),
+                                     dict(init="scratch", labels_per_class=2, image_size=16, seed=0, steps=4)],
+                                 processes=2, precision="fp32")
+    assert side_by_side[0][1].train_loss == h.train_loss and side_by_side[0][1].test_acc[-1] == h.test_acc[-1]

@@ -1,7 +1,8 @@
 """Notebook 07 (fine-tuning): the experiment runners, drawing, widget and exercise checker the notebook uses.
 
-    model_for_run, load_labelled_digits, finetune_run, sweep
+    model_for_run, load_labelled_digits, finetune_run, finetune_runs, sweep
                               pretrained vs from scratch vs a CNN on a label budget of the digits
+                              (finetune_runs and sweep: runs side by side in worker processes)
     plot_finetune_results     accuracy against the label budget, and one budget's bars
     finetune_results_widget   the same, with a slider over the budgets and image sizes
     pos_similarity_widget     Figure 7 (centre), shared with notebook 06 (`vitlib.course.ui`)
@@ -28,12 +29,13 @@ from ..data import load_digits
 from ..embeddings import resize_pos_embed
 from ..finetune import at_resolution
 from ..model import ViT
+from ..parallel import run_in_processes
 from ..train import evaluate, fit
 from .exercise import ExerciseError, matches, passed, run_answer
 from .figures import plot_images, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure, pos_similarity_widget
 
-__all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "model_for_run", "load_labelled_digits", "finetune_run", "sweep",
+__all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "model_for_run", "load_labelled_digits", "finetune_run", "finetune_runs", "sweep",
            "plot_finetune_results", "finetune_results_widget", "pos_similarity_widget", "check_resize_pos_embed"]
 
 
@@ -104,21 +106,37 @@ def finetune_run(backbone: ViT, init: str, labels_per_class: int | None, image_s
     return model, history
 
 
+def finetune_runs(backbone: ViT, runs: list[dict], processes: int = 2, **common) -> list:
+    """Several finetune_run calls side by side -> [(model, History)] in the order of `runs`.
+
+    runs: one dict of finetune_run's arguments each, e.g. dict(init="scratch", labels_per_class=10,
+    image_size=32, seed=1, steps=300); `common` is added to every one. Each run trains in its own worker
+    process with one torch thread (`vitlib.parallel`): tiny models do not get faster from a second
+    thread, but two runs on two cores take about as long as one.
+    """
+    jobs = [dict(backbone=backbone, **common, **run) for run in runs]
+    return run_in_processes(finetune_run, jobs, processes=processes)
+
+
 def sweep(backbone: ViT, budgets, image_sizes, seeds=(0,), inits=("pretrained", "scratch"), steps=300,
-          results: dict | None = None, **kwargs) -> dict:
+          results: dict | None = None, processes: int = 2, **kwargs) -> dict:
     """finetune_run over every combination -> {(init, image_size, labels_per_class): [test accuracy per seed]}.
 
-    steps: an int, or a function labels_per_class -> steps. Cells already in `results` (e.g. from
-    earlier runs with more seeds) are kept and not run again; the dict is updated in place.
+    steps: an int, or a function labels_per_class -> steps. Seeds already in `results` (e.g. from
+    earlier runs) are kept and not run again, so a cell with one seed gets the missing ones; the dict
+    is updated in place. The runs go `processes` at a time (`finetune_runs`), the longest first.
     """
     results = {} if results is None else results
+    todo = []
     for size in image_sizes:
         for budget in budgets:
-            n = steps(budget) if callable(steps) else steps
             for init in inits:
-                if (init, size, budget) not in results:
-                    results[init, size, budget] = [
-                        finetune_run(backbone, init, budget, size, seed, n, **kwargs)[1].test_acc[-1] for seed in seeds]
+                done = len(results.get((init, size, budget), []))
+                todo += [dict(init=init, labels_per_class=budget, image_size=size, seed=seed,
+                              steps=steps(budget) if callable(steps) else steps) for seed in seeds[done:]]
+    todo.sort(key=lambda run: -run["steps"] * run["image_size"] ** 2)  # the longest first: the processes end together
+    for run, (_, history) in zip(todo, finetune_runs(backbone, todo, processes=processes, **kwargs)):
+        results.setdefault((run["init"], run["image_size"], run["labels_per_class"]), []).append(history.test_acc[-1])
     return results
 
 
