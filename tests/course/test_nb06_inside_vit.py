@@ -268,3 +268,29 @@ def test_empty_patches_and_hiding_them(models):
 def test_widgets_reject_mismatched_images_at_build(models):
     with pytest.raises(ValueError):
         attention_maps_widget(models["a"], torch.rand(2, 1, 15, 15))
+
+
+def test_plot_distance_panels_one_panel_per_model_from_zero():
+    from vitlib.course.nb06_inside_vit import plot_distance_panels
+
+    fig = plot_distance_panels({"a": torch.full((4, 3), 16.0), "b": torch.full((4, 3), 5.0)}, uniform=16.5)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["a", "b"]
+    assert all(ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 16.5 for ax in axes)
+    assert axes[0].get_legend() is not None  # the uniform line is named once
+    with pytest.raises(ValueError, match="distances is empty"):
+        plot_distance_panels({}, uniform=16.5)
+    with pytest.raises(ValueError, match="layers, heads"):
+        plot_distance_panels({"a": torch.zeros(4)}, uniform=16.5)
+
+
+def test_subspace_overlap_same_random_and_orthogonal():
+    from vitlib.course.nb06_inside_vit import subspace_overlap
+
+    eye = torch.eye(16)
+    assert subspace_overlap(eye[:3], eye[:3]) == pytest.approx(1.0)
+    assert subspace_overlap(eye[:3], eye[3:6]) == pytest.approx(0.0)
+    rotated = torch.stack([eye[0], (eye[1] + eye[5]) / 2**0.5, eye[2]])
+    assert subspace_overlap(eye[:3], rotated) == pytest.approx(2.5 / 3)
+    with pytest.raises(ValueError, match="same number of components"):
+        subspace_overlap(eye[:3], eye[:2])

@@ -198,12 +198,12 @@ def plot_distance_panels(distances: dict, uniform: float, title: str | None = No
         layers, heads = d.shape
         for h in range(heads):
             ax.scatter(np.arange(1, layers + 1) + (h - (heads - 1) / 2) * 0.06, d[:, h], s=16, zorder=3)
-        ax.axhline(uniform, color="black", ls="--", lw=1)
+        ax.axhline(uniform, color="black", ls="--", lw=1, label=f"uniform attention ({uniform:.1f} px)")
         ax.set(xticks=np.arange(1, layers + 1), xlim=(0.5, layers + 0.5), ylim=(0, top), xlabel="layer")
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean attention distance (px)")
-    axes[0].text(0.6, uniform, f" uniform {uniform:.1f} px", va="bottom", fontsize=7.5)
+    axes[0].legend(loc="lower right", fontsize=7.5)  # below the dots of a uniform model, above the axis
     fig.suptitle(title or "Mean attention distance per head (one dot per head)", fontsize=11)
     return fig
 
