@@ -82,9 +82,12 @@ def lab(tmp_path_factory):
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
     port = _free_port()
     settings = root / "settings"
-    # render every cell (JupyterLab otherwise skips cells scrolled out of view) and ask nothing about news
+    # render every cell (JupyterLab otherwise skips cells scrolled out of view), ask nothing about news, and
+    # never autosave: a live test that runs a notebook slowly must not overwrite the committed copy that the
+    # unrun test opens later (under load, autosave did, and the unrun test saw quick-mode outputs)
     for plugin, value in {"notebook-extension/tracker": {"windowingMode": "none"},
-                          "apputils-extension/notification": {"fetchNews": "false"}}.items():
+                          "apputils-extension/notification": {"fetchNews": "false"},
+                          "docmanager-extension/plugin": {"autosave": False}}.items():
         path = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
