@@ -1,7 +1,7 @@
 """Probe a pretraining recipe on a small scale and measure what Figure 7 looks at.
 
-    python tools/pretrain_probe.py --out /tmp/probe/noflip --classes 100 --epochs 8 --no-flip
-    python tools/pretrain_probe.py --out /tmp/probe/seeded --classes 100 --epochs 8 --no-flip --init locality
+    python tools/pretrain_probe.py --out runs/probe-noflip --classes 100 --epochs 8 --no-flip
+    python tools/pretrain_probe.py --out runs/probe-seeded --classes 100 --epochs 8 --no-flip --init locality
 
 Trains with `vitlib.pretrain` (all its arguments pass through), then prints and writes
 <out>/probe.json: held-out accuracy, the position-similarity structure (neighbour, mirrors,

@@ -30,7 +30,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from .files import CorruptArchiveError, DownloadError, download_file, verify_download
-from .validate import check_images, check_int, check_number, check_tensor
+from .validate import check_flag, check_images, check_int, check_number, check_tensor
 
 __all__ = [
     "load_digits",
@@ -276,9 +276,8 @@ class FractalDataset(Dataset):
     Class c is one IFS drawn by `random_ifs` from a generator seeded by (seed, c), redrawn until its
     attractor fills at least `min_fill` of a 32 x 32 render (FractalDB's filling-rate filter). Each
     instance scales one coefficient of one map by a weight in [0.8, 1.2] and is rendered from its own
-    random orbit of `num_points` points (default 4 per pixel). With flip=True (FractalDB's recipe, and
-    the first bundled checkpoint's) half the instances are also mirrored left-right: a model trained
-    on them cannot tell left from right, and learns position embeddings symmetric under that mirror.
+    random orbit of `num_points` points (default 4 per pixel). flip=True (FractalDB's recipe) mirrors half
+    the instances left-right: position embeddings trained on them become mirror-symmetric.
     """
 
     def __init__(
@@ -307,8 +306,7 @@ class FractalDataset(Dataset):
         self.image_size, self.channels, self.seed = image_size, channels, seed
         self.num_points = num_points if num_points is not None else 4 * image_size**2  # about 4 points per pixel
         self.min_fill, self.max_maps = min_fill, max_maps
-        if not isinstance(flip, bool):
-            raise ValueError(f"flip must be True or False, got {flip!r}")
+        check_flag(flip, "flip")
         self.flip = flip
         self._systems: dict[int, np.ndarray] = {}  # class -> IFS, made when first needed
 

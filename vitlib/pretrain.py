@@ -7,7 +7,7 @@ and the task is to tell the systems apart. What the model learns there (strokes,
 position) transfers to real images; notebook 07 measures how much, on the digits.
 
     python -m vitlib.pretrain                       # the bundled recipe -> runs/fractal-vit.pt + .json
-    python -m vitlib.pretrain --epochs 2 --out /tmp/x --classes 10   # a quick try
+    python -m vitlib.pretrain --epochs 2 --out runs/try --classes 10   # a quick try
     python -m vitlib.pretrain --resume              # continue from runs/fractal-vit-run/last.pt
     torchrun --standalone --nproc_per_node=2 -m vitlib.pretrain   # the same training on 2 processes
 
@@ -219,7 +219,10 @@ def main(argv: list[str] | None = None) -> dict:
     out, threads, workers, resume = args.pop("out"), args.pop("threads"), args.pop("workers"), args.pop("resume")
     if threads is not None:
         torch.set_num_threads(threads)
-    command = " ".join(["python -m vitlib.pretrain", *map(shlex.quote, [a for a in argv if a != "--resume"])])
+    # the command that makes this model: --resume and where the files went (--out) do not change it
+    kept = [a for i, a in enumerate(argv) if a != "--resume" and a != "--out" and (i == 0 or argv[i - 1] != "--out")
+            and not a.startswith("--out=")]
+    command = " ".join(["python -m vitlib.pretrain", *map(shlex.quote, kept)])
     manifest = pretrain(args, out, workers, command=command, resume=resume)
     if manifest is not None:  # rank 0
         print(json.dumps({k: manifest[k] for k in ("file", "sha256", "heldout_accuracy", "train_seconds")}, indent=2))

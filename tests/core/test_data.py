@@ -476,5 +476,5 @@ def test_fractal_dataset_flips_only_when_asked():
     mirrored = [torch.equal(b, a.flip(-1)) and not torch.equal(a, b) for a, b in pairs]
     assert all(torch.equal(a, b) or m for (a, b), m in zip(pairs, mirrored))  # the same orbit, maybe mirrored
     assert 0 < sum(mirrored) < len(pairs)  # about half of them
-    with pytest.raises(ValueError, match="flip must be True or False"):
+    with pytest.raises(TypeError, match="flip must be True or False"):
         FractalDataset(flip="yes")

@@ -37,6 +37,7 @@ def test_pretrain_writes_checkpoint_and_manifest(tiny_run):
     assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert manifest["bytes"] == path.stat().st_size
     assert manifest["command"].startswith("python -m vitlib.pretrain ") and "--classes 4" in manifest["command"]
+    assert "--out" not in manifest["command"]  # where the files went is not part of the recipe
     assert manifest["recipe"]["classes"] == 4 and manifest["recipe"]["seed"] == 0
     assert manifest["config"]["num_classes"] == 4 and manifest["config"]["head"] == "mlp"
     assert 0.0 <= manifest["heldout_accuracy"] <= 1.0 and len(manifest["heldout_accuracy_per_epoch"]) == 2
