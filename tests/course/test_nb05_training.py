@@ -1,4 +1,4 @@
-"""Tests of notebook 05 (training): its drawings, the training widget and the lr-schedule checker."""
+"""Tests of notebook 05 (training): its experiment runners, drawings, the training widget and the lr-schedule checker."""
 
 import math
 
@@ -7,46 +7,105 @@ import pytest
 import torch
 from helpers import changed  # tests/course/helpers.py
 
+from vitlib.baselines import SmallCNN
+from vitlib.course import nb05_training as nb05
 from vitlib.course.exercise import ExerciseError
-from vitlib.course.nb05_training import check_lr_schedule, plot_accuracy_vs_data, plot_digit_patches, training_widget
+from vitlib.course.nb05_training import (check_lr_schedule, plot_data_scale, plot_digit_patches, plot_fractal_classes,
+                                         training_widget)
+from vitlib.data import FractalDataset
+from vitlib.parallel import JobError, run_in_processes
 from vitlib.train import lr_at
 
 
-def test_plot_accuracy_vs_data_draws_mean_and_error_bars_on_a_log_axis():
-    acc = {"ViT": np.array([[0.5, 0.8, 0.95], [0.6, 0.82, 0.97]]), "CNN": np.array([0.7, 0.9, 0.98])}
-    fig = plot_accuracy_vs_data([67, 135, 1347], acc)
-    ax = fig.axes[0]
-    assert ax.get_xscale() == "log"
-    assert "training images" in ax.get_xlabel() and "accuracy" in ax.get_ylabel()
-    lines = ax.get_lines()
-    np.testing.assert_allclose(lines[0].get_ydata(), [55, 81, 96])  # ViT: mean over seeds, in percent
-    assert len(ax.containers) == 2  # one errorbar container per model
-    assert ax.containers[0].has_yerr and not ax.containers[1].has_yerr  # std only with several seeds
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "2 seeds" in labels[0] and labels[1] == "CNN"
-    with pytest.raises(ValueError, match="3 training sizes"):
-        plot_accuracy_vs_data([1, 2, 3], {"ViT": np.zeros((1, 2))})
+def test_plot_data_scale_draws_accuracy_from_zero_and_the_gap():
+    acc = {"ViT": np.array([[0.94, 0.99, 0.995], [0.96, 0.99, 0.997]]), "CNN": np.array([[0.99, 1.0, 1.0], [0.99, 1.0, 1.0]])}
+    fig = plot_data_scale([4, 16, 256], acc)
+    ax_acc, ax_gap = fig.axes
+    assert ax_acc.get_ylim()[0] == 0 and ax_acc.get_xscale() == "log" and ax_gap.get_xscale() == "log"
+    assert "per class" in ax_acc.get_xlabel() and "accuracy" in ax_acc.get_ylabel()
+    np.testing.assert_allclose(ax_acc.get_lines()[0].get_ydata(), [95, 99, 99.6])  # ViT: mean over seeds, in %
+    assert ax_acc.containers[0].has_yerr  # std over seeds
+    assert "CNN minus ViT" in ax_gap.get_ylabel() and ax_gap.get_ylim()[0] <= 0
+    mean = next(line for line in ax_gap.get_lines() if line.get_label().startswith("mean"))
+    np.testing.assert_allclose(mean.get_ydata(), [4, 1, 0.4], atol=1e-9)  # CNN - ViT, points
+    with pytest.raises(ValueError, match="2 accuracies per seed for 3 sizes"):
+        plot_data_scale([1, 2, 3], {"ViT": np.zeros((1, 2)), "CNN": np.zeros((1, 3))})
+    with pytest.raises(ValueError, match="no accuracies for 'CNN'"):
+        plot_data_scale([1, 2], {"ViT": np.zeros((1, 2))})
 
 
-def test_plot_accuracy_vs_data_starts_at_0_and_its_labels_cover_nothing():
+def test_plot_fractal_classes_one_column_per_class():
+    x, y = FractalDataset(num_classes=4, images_per_class=2, image_size=8).tensors()
+    fig = plot_fractal_classes(x, y, classes=4, per_class=2)
+    assert len(fig.axes) == 8 and fig.axes[0].get_title() == "class 0" and fig.axes[3].get_title() == "class 3"
+    assert fig.axes[4].get_ylabel() == "instance 1"
+    with pytest.raises(ValueError, match="at least 12"):
+        plot_fractal_classes(x, y, classes=4, per_class=3)
+
+
+def test_sweep_epochs_and_models():
+    assert nb05.sweep_epochs(40) == 200 and nb05.sweep_epochs(160) == 67  # 1 and 3 steps per epoch: 200 steps
+    assert nb05.sweep_epochs(2560) == 10  # 40 steps per epoch: 10 epochs, 400 steps
+    assert nb05.sweep_epochs(40, min_steps=10, min_epochs=2) == 10
+    assert nb05.sweep_model("ViT", 10, 16).cfg.num_patches == 16  # the recipe's 16 tokens at 16 px
+    assert isinstance(nb05.sweep_model("CNN", 10, 16), SmallCNN)
+    with pytest.raises(ValueError, match="use 'ViT' or 'CNN'"):
+        nb05.sweep_model("ResNet")
+
+
+def test_fractal_task_holds_out_later_instances_of_the_same_classes():
+    (x, y), (x_test, y_test) = nb05.fractal_task(3, classes=4, image_size=8, test_per_class=2)
+    assert x.shape == (12, 1, 8, 8) and x_test.shape == (8, 1, 8, 8)
+    assert y.tolist() == [0, 1, 2, 3] * 3 and y_test.tolist() == [0, 1, 2, 3] * 2  # balanced prefixes
+    later = FractalDataset(num_classes=4, images_per_class=5, image_size=8)[12]  # class 0, instance 3
+    assert torch.equal(x_test[0], later[0])
+    assert nb05.fractal_task(3, classes=4, image_size=8, test_per_class=2)[0][0] is x  # rendered once
+
+
+def test_data_scale_sweep_runs_every_cell_and_the_plateau_check(one_thread):
+    task = dict(classes=3, image_size=8, test_per_class=2)
+    sweep = nb05.data_scale_sweep([1, 2], [0, 1], twice_as_long=[(1, 0)], min_steps=2, min_epochs=1, processes=1,
+                                  **task)
+    assert set(sweep.accuracy) == {"ViT", "CNN"} and sweep.accuracy["ViT"].shape == (2, 2)  # (seeds, sizes)
+    assert set(sweep.longer) == {("ViT", 1, 0), ("CNN", 1, 0)} and len(sweep.runs) == 10
+    first = sweep.runs[0]
+    assert (first["model"], first["per_class"], first["seed"], first["steps"]) == ("ViT", 1, 0, 2)
+    assert sweep.runs[-1]["min_steps"] == 4 and sweep.runs[-1]["steps"] == 4  # twice as long
+    assert sweep.accuracy["CNN"][1, 0] == sweep.runs[5]["accuracy"]  # CNN, 1 per class, seed 1
+    assert all(0 <= r["accuracy"] <= 1 for r in sweep.runs)
+    with pytest.raises(ValueError, match="sizes must be positive integers"):
+        nb05.data_scale_sweep([0, 2], [0], processes=1, **task)
+    with pytest.raises(JobError, match="per_class must be between 1 and max_per_class"):
+        run_in_processes(nb05.fractal_run, [dict(model="CNN", per_class=3, seed=0, max_per_class=2)], processes=1)
+
+
+def test_the_sweep_and_the_digits_runs_work_in_worker_processes():
+    task = dict(classes=2, image_size=8, test_per_class=1)
+    sweep = nb05.data_scale_sweep([1], [0, 1], models=("CNN",), min_steps=1, min_epochs=1, processes=2, **task)
+    assert sweep.accuracy["CNN"].shape == (2, 1)
+    (history, model), = run_in_processes(nb05.train_digits, [dict(model="CNN", epochs=1)], processes=1)
+    assert history.epochs == 1 and isinstance(model, SmallCNN)
+    with pytest.raises(JobError, match="model must be 'ViT' or 'CNN'"):
+        run_in_processes(nb05.train_digits, [dict(model="MLP")], processes=1)
+
+
+def test_plot_data_scale_labels_cover_nothing():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    mean = {"ViT": [0.65, 0.84, 0.92, 0.98], "CNN": [0.63, 0.81, 0.95, 0.99]}  # notebook 05, full mode
-    acc = {name: np.stack([np.array(m) - 0.02, np.minimum(np.array(m) + 0.02, 1)]) for name, m in mean.items()}
-    fig = plot_accuracy_vs_data([67, 135, 337, 1347], acc)
-    ax = fig.axes[0]
-    low, high = ax.get_ylim()
-    assert low == 0 and high >= 100  # course standard: an accuracy axis starts at 0
-    assert max(ax.get_yticks()) <= 100  # no tick above 100%
+    mean = {"ViT": [0.945, 0.989, 0.993, 0.997], "CNN": [0.993, 0.998, 0.999, 1.0]}  # notebook 05, full mode
+    acc = {name: np.stack([np.array(m) - 0.01, np.minimum(np.array(m) + 0.01, 1)]) for name, m in mean.items()}
+    fig = plot_data_scale([4, 16, 64, 256], acc)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()
-    legend = ax.get_legend().get_window_extent(renderer)
-    points = np.concatenate([ax.transData.transform(line.get_xydata()) for line in ax.get_lines()])
-    assert not any(legend.contains(x, y) for x, y in points), "the legend covers a data point"
-    for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
-        boxes = [t.get_window_extent(renderer) for t in ticks if t.get_text()]
-        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), "tick labels collide"
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        points = np.concatenate([ax.transData.transform(line.get_xydata()) for line in ax.get_lines()
+                                 if len(line.get_xydata())])
+        assert not any(legend.contains(x, y) for x, y in points), f"the legend covers a data point in {ax.get_title()!r}"
+        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+            boxes = [t.get_window_extent(renderer) for t in ticks if t.get_text()]
+            assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), "tick labels collide"
 
 
 def test_plot_digit_patches_draws_the_grid():

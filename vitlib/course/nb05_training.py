@@ -1,6 +1,11 @@
-"""Notebook 05 (training): the drawings, widget and exercise checker the notebook uses.
+"""Notebook 05 (training): the experiment runners, drawings, widget and exercise checker the notebook uses.
 
-    plot_accuracy_vs_data   test accuracy against training-set size, one line per model
+    train_digits            one run of the digits recipe (sections 2, 3 and 5), run side by side
+                            with others by vitlib.parallel.run_in_processes
+    fractal_task, fractal_run, data_scale_sweep
+                            ViT vs CNN as the data grows, on FractalDB-style classes (section 4)
+    plot_fractal_classes    a few instances of each fractal class
+    plot_data_scale         accuracy against images per class, and the gap between two models
     plot_digit_patches      a digit with its patch grid (the training widget's preview)
     training_widget         hyperparameter sliders and a Train button on the digits
     check_lr_schedule       exercise: linear warmup + cosine decay, as vitlib.train.lr_at
@@ -8,57 +13,265 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from einops import rearrange
 from ipywidgets import widgets
 from matplotlib.figure import Figure
+from torch import nn
 
+from ..baselines import SmallCNN
 from ..cost import count_params, train_flops
-from ..data import load_digits
+from ..data import FractalDataset, load_digits
 from ..model import ViT, ViTConfig
-from ..train import fit, lr_at
+from ..parallel import run_in_processes
+from ..train import digits_vit_recipe, evaluate, fit, lr_at
 from . import figures
 from .exercise import ExerciseError, passed, run_answer
 from .figures import plot_confusion_matrix, plot_history, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
-__all__ = ["plot_seed_bars", "plot_history", "plot_confusion_matrix", "plot_accuracy_vs_data", "plot_digit_patches", "TrainingWidget", "training_widget", "check_lr_schedule"]
+__all__ = ["plot_seed_bars", "plot_history", "plot_confusion_matrix", "train_digits", "FRACTAL_TASK", "SWEEP_FIT",
+           "MIN_STEPS", "MIN_EPOCHS", "fractal_task", "sweep_model", "sweep_epochs", "fractal_run", "Sweep", "data_scale_sweep",
+           "plot_fractal_classes", "plot_data_scale", "plot_digit_patches", "TrainingWidget", "training_widget",
+           "check_lr_schedule"]
+
+
+# ------------------------------ the digits recipe, one run at a time
+
+
+def train_digits(model: str = "ViT", epochs: int = 30, seed: int = 0, pos_embed: str = "learned"):
+    """One training on the digits with `digits_vit_recipe`'s data and fit settings -> (History, trained model).
+
+    model: "ViT" (the recipe's ViT, with position embedding `pos_embed`) or "CNN" (SmallCNN with widths
+    (16, 32)). What it runs is what section 2 shows: torch.manual_seed(seed), build the model, then
+    fit(model, (x_train, y_train), (x_test, y_test), **fit_kwargs) with `epochs` and `seed`. A
+    top-level function, so that vitlib.parallel.run_in_processes can run several side by side.
+    """
+    if model not in ("ViT", "CNN"):
+        raise ValueError(f"model must be 'ViT' or 'CNN', got {model!r}")
+    data_kwargs, cfg, fit_kwargs = digits_vit_recipe(epochs)
+    x_train, y_train, x_test, y_test = load_digits(**data_kwargs)
+    torch.manual_seed(seed)
+    net = ViT(cfg.replace(pos_embed=pos_embed)) if model == "ViT" else SmallCNN(in_channels=1, num_classes=10,
+                                                                                widths=(16, 32))
+    fit_kwargs.update(seed=seed, warmup_epochs=min(fit_kwargs["warmup_epochs"], epochs))
+    history = fit(net, (x_train, y_train), (x_test, y_test), **fit_kwargs, progress=False)
+    return history, net
+
+
+# ------------------------------ the data-scale experiment: ViT vs CNN on fractal classes
+#
+# One run = one (model, images per class n, seed): the task is rendered once per process
+# (`fractal_task`); the run takes the first n instances of every class, trains for at least
+# MIN_EPOCHS epochs and at least MIN_STEPS optimiser steps (`sweep_epochs`: small sets are not
+# under-trained, large ones see every image MIN_EPOCHS times), and reports the accuracy on the same
+# held-out instances every time.
+
+FRACTAL_TASK = dict(classes=10, image_size=16, test_per_class=100, seed=0)
+# The digits recipe's optimiser settings, without the random shifts: the models learn what they
+# need from the training images alone, not from augmentation. fp32 even where bf16 is available,
+# so that every machine trains in the same precision.
+SWEEP_FIT = dict(lr=2e-3, batch_size=64, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1, shift=0,
+                 precision="fp32")
+MIN_STEPS, MIN_EPOCHS = 200, 10
+
+
+@functools.lru_cache(maxsize=2)
+def fractal_task(max_per_class: int, classes: int = 10, image_size: int = 16, test_per_class: int = 100,
+                 seed: int = 0):
+    """The FractalDB-style task, rendered once per process (cached: do not modify the tensors in place).
+
+    -> (x_train (C * max_per_class, 1, S, S), y_train), (x_test (C * test_per_class, 1, S, S), y_test).
+    Class c is one iterated function system (`vitlib.data.FractalDataset`, no flips); item i is class
+    i % C, instance i // C, so the first C * n training items hold n instances of every class. The
+    test items are the next instances of the same classes, never trained on, whatever n.
+    """
+    dataset = FractalDataset(num_classes=classes, images_per_class=max_per_class + test_per_class,
+                             image_size=image_size, seed=seed)
+    x, y = dataset.tensors()  # (C * (max + test), 1, S, S), (C * (max + test),)
+    cut = classes * max_per_class
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def sweep_model(name: str, classes: int = 10, image_size: int = 16) -> nn.Module:
+    """ "ViT": the digits recipe's ViT (D = 64, 4 layers of 4 heads, MLP 128) with image_size / 4 patches,
+    so again 16 tokens; "CNN": section 3's SmallCNN (widths 16, 32)."""
+    if name == "ViT":
+        cfg = digits_vit_recipe()[1]
+        return ViT(cfg.replace(image_size=image_size, patch_size=image_size // 4, num_classes=classes))
+    if name == "CNN":
+        return SmallCNN(in_channels=1, num_classes=classes, widths=(16, 32))
+    raise ValueError(f"unknown model {name!r}; use 'ViT' or 'CNN'")
+
+
+def sweep_epochs(train_images: int, batch_size: int = SWEEP_FIT["batch_size"], min_steps: int = MIN_STEPS,
+                 min_epochs: int = MIN_EPOCHS) -> int:
+    """Epochs for a training set of `train_images`: at least min_epochs, and enough for min_steps steps."""
+    if train_images < 1:
+        raise ValueError(f"train_images must be at least 1, got {train_images}")
+    steps_per_epoch = math.ceil(train_images / batch_size)
+    return max(min_epochs, math.ceil(min_steps / steps_per_epoch))
+
+
+def fractal_run(model: str, per_class: int, seed: int, max_per_class: int = 256, min_steps: int = MIN_STEPS,
+                min_epochs: int = MIN_EPOCHS, **task) -> dict:
+    """Train `model` ("ViT" or "CNN") from scratch on `per_class` instances of each fractal class.
+
+    task: FRACTAL_TASK's keys, to change the task. max_per_class fixes the held-out set (the instances
+    after it), so runs with different per_class are tested on the same images.
+    -> {"accuracy": held-out accuracy in [0, 1], "train_accuracy": on the last epoch, "epochs", "steps",
+        "seconds": the wall time of the run, with the rendering of the task in a process's first run}.
+    """
+    if not 1 <= per_class <= max_per_class:
+        raise ValueError(f"per_class must be between 1 and max_per_class ({max_per_class}), got {per_class}")
+    task = {**FRACTAL_TASK, **task}
+    start = time.perf_counter()
+    (x_train, y_train), test = fractal_task(max_per_class, **task)
+    train = (x_train[: task["classes"] * per_class], y_train[: task["classes"] * per_class])  # n of every class
+    epochs = sweep_epochs(len(train[1]), min_steps=min_steps, min_epochs=min_epochs)
+    torch.manual_seed(seed)
+    net = sweep_model(model, task["classes"], task["image_size"])
+    fit_kwargs = {**SWEEP_FIT, "warmup_epochs": min(SWEEP_FIT["warmup_epochs"], epochs)}
+    history = fit(net, train, None, epochs=epochs, seed=seed, progress=False, **fit_kwargs)
+    return {"accuracy": evaluate(net, test, precision=SWEEP_FIT["precision"]), "train_accuracy": history.train_acc[-1],
+            "epochs": epochs, "steps": epochs * math.ceil(len(train[1]) / SWEEP_FIT["batch_size"]),
+            "seconds": time.perf_counter() - start}
+
+
+@dataclass
+class Sweep:
+    """What data_scale_sweep measured.
+
+    accuracy: {model: (S, F) held-out accuracies in [0, 1]}, S = len(seeds), F = len(sizes).
+    longer:   {(model, per_class, seed): held-out accuracy with twice the training} for the runs
+              repeated with twice MIN_STEPS and MIN_EPOCHS: had the first run reached its plateau?
+    runs:     every run's dict (its job's arguments and fractal_run's result), in the order model, size, seed.
+    seconds:  the wall time of the whole sweep; sum(r["seconds"] for r in runs) is the time of its runs.
+    """
+
+    sizes: list
+    seeds: list
+    accuracy: dict
+    longer: dict
+    runs: list = field(repr=False)
+    seconds: float
+
+
+def data_scale_sweep(sizes, seeds, models=("ViT", "CNN"), twice_as_long=(), min_steps: int = MIN_STEPS,
+                     min_epochs: int = MIN_EPOCHS, processes: int = 2, **task) -> Sweep:
+    """fractal_run for every (model, images per class, seed), in `processes` worker processes of one thread.
+
+    twice_as_long: (per_class, seed) pairs to run again, for every model, with 2 * min_steps and
+                   2 * min_epochs (the plateau check).
+    task:          FRACTAL_TASK's keys, to change the task.
+    The held-out set is the same for every run (the instances after max(sizes)). The longest runs
+    are handed out first, so that the processes finish together. -> Sweep.
+    """
+    sizes, seeds, start = list(sizes), list(seeds), time.perf_counter()
+    if not sizes or not seeds or any(not isinstance(n, int) or n < 1 for n in sizes):
+        raise ValueError(f"sizes must be positive integers (training images per class) and seeds non-empty; "
+                         f"got sizes {sizes} and seeds {seeds}")
+    common = dict(max_per_class=max(sizes), **task)
+    jobs = [dict(model=m, per_class=n, seed=s, min_steps=min_steps, min_epochs=min_epochs, **common)
+            for m in models for n in sizes for s in seeds]
+    jobs += [dict(model=m, per_class=n, seed=s, min_steps=2 * min_steps, min_epochs=2 * min_epochs, **common)
+             for m in models for n, s in twice_as_long]
+    classes = task.get("classes", FRACTAL_TASK["classes"])
+
+    def cost(job):  # images seen; a ViT step costs about twice a CNN step here
+        images = job["per_class"] * classes
+        return (sweep_epochs(images, min_steps=job["min_steps"], min_epochs=job["min_epochs"]) * images
+                * (2 if job["model"] == "ViT" else 1))
+
+    order = sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))
+    runs = [None] * len(jobs)
+    for i, result in zip(order, run_in_processes(fractal_run, [jobs[i] for i in order], processes=processes)):
+        runs[i] = {**jobs[i], **result}
+    cells = len(models) * len(sizes) * len(seeds)
+    grid, extra = runs[:cells], runs[cells:]  # the sweep, then the runs with twice the training
+    acc = rearrange(np.array([r["accuracy"] for r in grid]), "(m f s) -> m s f", m=len(models), f=len(sizes))
+    return Sweep(sizes=sizes, seeds=seeds, accuracy={m: acc[k] for k, m in enumerate(models)},
+                 longer={(r["model"], r["per_class"], r["seed"]): r["accuracy"] for r in extra}, runs=runs,
+                 seconds=time.perf_counter() - start)
 
 
 # ------------------------------ drawings
 
 
-def plot_accuracy_vs_data(train_sizes, accuracies: dict, title: str | None = None) -> Figure:
-    """Test accuracy against training-set size, one line per model, mean ± std over seeds (notebook 05).
+def plot_fractal_classes(images, labels, classes: int, per_class: int = 3, title: str | None = None) -> Figure:
+    """The first `per_class` instances of each of `classes` fractal classes: one column per class.
 
-    train_sizes: (F,) number of training images at each fraction.
-    accuracies:  {model name: (S, F) accuracies in [0, 1], S seeds} (a (F,) array counts as one seed).
-    The x axis is logarithmic; error bars are the standard deviation over seeds (none for one seed).
-    The accuracy axis runs from 0 to 100%, so the gap between two points reads as it is.
+    images (B, 1, S, S), labels (B,) in FractalDataset's order (item i = class i % classes, instance
+    i // classes), e.g. fractal_task's training tensors.
     """
-    n = np.asarray(train_sizes, dtype=float)
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.subplots()
-    for i, (name, acc) in enumerate(accuracies.items()):
-        acc = np.atleast_2d(np.asarray(acc, dtype=float))
-        if acc.shape[1] != len(n):
-            raise ValueError(f"{name}: {acc.shape[1]} accuracies per seed for {len(n)} training sizes")
+    count = classes * per_class
+    if len(images) < count:
+        raise ValueError(f"{len(images)} images for {per_class} instances of {classes} classes; pass at least {count}")
+    grid = rearrange(np.asarray(images[:count], dtype=np.float32), "(m c) 1 h w -> m c h w", c=classes)
+    names = np.asarray(labels[:classes])
+    fig = Figure(figsize=(0.95 * classes + 0.8, 0.95 * per_class + 0.7), layout="constrained")
+    axes = fig.subplots(per_class, classes, squeeze=False)
+    for m in range(per_class):
+        for c in range(classes):
+            ax = axes[m, c]
+            ax.imshow(grid[m, c], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if m == 0:
+                ax.set_title(f"class {names[c]}", fontsize=9)
+        axes[m, 0].set_ylabel(f"instance {m}", fontsize=9)
+    fig.suptitle(title or f"{classes} fractal classes (columns), {per_class} instances of each (rows)", fontsize=11)
+    return fig
+
+
+def plot_data_scale(sizes, accuracies: dict, ahead: str = "CNN", behind: str = "ViT", title: str | None = None) -> Figure:
+    """Left: held-out accuracy against training images per class, one line per model (mean ± std over seeds),
+    on an axis from 0 to 100%. Right: the gap, `ahead`'s accuracy minus `behind`'s, in points, one dot per
+    seed and the mean, on an axis from 0.
+
+    sizes: (F,) images per class; accuracies: {model: (S, F) in [0, 1]} (a (F,) array counts as one seed).
+    """
+    n = np.asarray(sizes, dtype=float)
+    accs = {name: np.atleast_2d(np.asarray(a, dtype=float)) for name, a in accuracies.items()}
+    for name, a in accs.items():
+        if a.shape[1] != len(n):
+            raise ValueError(f"{name}: {a.shape[1]} accuracies per seed for {len(n)} sizes; pass (seeds, sizes)")
+    for name in (ahead, behind):
+        if name not in accs:
+            raise ValueError(f"no accuracies for {name!r}; the models are {list(accs)}")
+    fig = Figure(figsize=(11, 4.0), layout="constrained")
+    ax_acc, ax_gap = fig.subplots(1, 2)
+    for i, (name, a) in enumerate(accs.items()):
         color, marker = figures.family_style(name, i)
-        std = acc.std(axis=0) if acc.shape[0] > 1 else None
-        ax.errorbar(n, 100 * acc.mean(axis=0), yerr=None if std is None else 100 * std, color=color,
-                    marker=marker, capsize=3, label=f"{name} (mean ± std of {acc.shape[0]} seeds)"
-                    if acc.shape[0] > 1 else name)
-    ax.set_xscale("log")
-    ax.set_xticks(n, [f"{int(v)}" for v in n])
-    ax.minorticks_off()
-    ax.set_ylim(0, 105)  # from 0; room above 100% for the error bars, no tick beyond it
-    ax.set_yticks(range(0, 101, 20))
-    ax.set(xlabel="training images (log axis)", ylabel="test accuracy (%)",
-           title=title or "accuracy as the training set grows")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        seeds = a.shape[0]
+        ax_acc.errorbar(n, 100 * a.mean(axis=0), yerr=100 * a.std(axis=0) if seeds > 1 else None, color=color,
+                        marker=marker, capsize=3, label=f"{name} (mean ± std of {seeds} seeds)" if seeds > 1 else name)
+    ax_acc.set_ylim(0, 102)
+    ax_acc.set(ylabel="held-out accuracy (%)", title="accuracy (axis from 0)")
+    ax_acc.legend(fontsize=8, loc="lower right")
+    gap = 100 * (accs[ahead] - accs[behind])  # (S, F) points
+    for row in gap:
+        ax_gap.plot(n, row, ".", color="0.45", ms=7)
+    ax_gap.plot(n, gap.mean(axis=0), "-o", color="tab:red", label=f"mean of {len(gap)} seeds" if len(gap) > 1 else "mean")
+    ax_gap.plot([], [], ".", color="0.45", ms=7, label="one seed")
+    ax_gap.axhline(0, color="k", lw=0.8)
+    ax_gap.set_ylim(min(0.0, float(gap.min()) - 0.5), max(1.0, float(gap.max())) * 1.15)
+    ax_gap.set(ylabel=f"{ahead} minus {behind} (accuracy points)", title=f"how far {ahead} is ahead of {behind}")
+    ax_gap.legend(fontsize=8)
+    for ax in (ax_acc, ax_gap):
+        ax.set_xscale("log")
+        ax.set_xticks(n, [f"{int(v)}" for v in n])
+        ax.minorticks_off()
+        ax.set_xlabel("training images per class (log axis)")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
