@@ -1,4 +1,5 @@
-"""Tests of notebook 08 (hybrid and scale): the compute drawing and widget, the feature-map-to-tokens checker."""
+"""Tests of notebook 08 (hybrid and scale): its models and their training, the compute drawing and widget,
+the feature-map-to-tokens checker."""
 
 import re
 
@@ -9,9 +10,11 @@ from helpers import changed  # tests/course/helpers.py
 
 from vitlib.course.exercise import ExerciseError
 from vitlib.course.nb08_hybrid_and_scale import (
+    build_model,
     check_feature_map_to_tokens,
     compute_budget_widget,
     plot_accuracy_vs_compute,
+    train_model,
 )
 
 
@@ -72,3 +75,27 @@ def test_check_feature_map_to_tokens_accepts_the_right_answer_and_says_not_attem
 def test_check_feature_map_to_tokens_names_the_mistake(wrong, words):
     with pytest.raises(ExerciseError, match=re.escape(words)):
         check_feature_map_to_tokens(wrong)
+
+
+def test_build_model_builds_each_family_and_names_wrong_sizes():
+    from vitlib import ViT
+    from vitlib.baselines import SmallCNN
+    from vitlib.hybrid import CNNStemEmbedding
+
+    vit = build_model("ViT", dim=32, depth=2, heads=2)
+    assert isinstance(vit, ViT) and vit.cfg.dim == 32 and vit.cfg.mlp_dim == 64 and vit.cfg.patch_size == 8
+    assert isinstance(build_model("CNN", widths=(8, 16)), SmallCNN)
+    hybrid = build_model("hybrid", stem_widths=(8, 16, 32, 32), dim=32, depth=2, heads=2)
+    assert isinstance(hybrid.patch_embed, CNNStemEmbedding)
+    assert sum(p.numel() for p in hybrid.parameters()) == 58_242  # notebook 08's hybrid S
+    with pytest.raises(ValueError, match="a CNN is built from widths; got dim"):
+        build_model("CNN", dim=3)
+    with pytest.raises(ValueError, match="family must be one of"):
+        build_model("ResNet", widths=(8,))
+
+
+def test_train_model_trains_the_built_model_with_the_recipe():
+    history = train_model("CNN", dict(widths=(4, 8)), epochs=1, train_size=0.05)
+    assert history.epochs == 1 and len(history.test_acc) == 1 and 0 <= history.test_acc[0] <= 1
+    again = train_model("CNN", dict(widths=(4, 8)), epochs=1, train_size=0.05)
+    assert again.test_acc == history.test_acc  # seeded: the same run twice gives the same result

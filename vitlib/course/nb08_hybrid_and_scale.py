@@ -1,5 +1,7 @@
-"""Notebook 08 (hybrid and scale): the drawing, widget and exercise checker the notebook uses.
+"""Notebook 08 (hybrid and scale): the models it compares, their training, the drawing, widget and checker.
 
+    build_model                one model of a family (ViT, CNN, hybrid) from its sizes
+    train_model                build and train one on the digits (run several side by side with vitlib.parallel)
     plot_accuracy_vs_compute   test accuracy against training compute, one line per family (Figure 5)
     compute_budget_widget      which family is best within a compute budget
     check_feature_map_to_tokens  exercise: the hybrid's tokens from a CNN feature map
@@ -13,12 +15,56 @@ from einops import rearrange
 from ipywidgets import widgets
 from matplotlib.figure import Figure
 
-from ..hybrid import CNNStemEmbedding
+from ..baselines import SmallCNN
+from ..data import load_digits
+from ..hybrid import CNNStemEmbedding, hybrid_vit
+from ..model import ViT
+from ..train import History, digits_vit_recipe, fit
 from . import figures
 from .exercise import ExerciseError, distinct_images, name_the_mistake, passed, run_answer
 from .ui import SliderFigure
 
-__all__ = ["plot_accuracy_vs_compute", "compute_budget_widget", "check_feature_map_to_tokens"]
+__all__ = ["FAMILIES", "build_model", "train_model", "plot_accuracy_vs_compute", "compute_budget_widget", "check_feature_map_to_tokens"]
+
+
+# ------------------------------ the models and their training
+
+FAMILIES = {"ViT": ("dim", "depth", "heads"), "CNN": ("widths",), "hybrid": ("stem_widths", "dim", "depth", "heads")}
+
+
+def build_model(family: str, **sizes) -> torch.nn.Module:
+    """One model of notebook 08's comparison, for the digits (32 x 32 grey images, 10 classes).
+
+    "ViT":    build_model("ViT", dim=64, depth=4, heads=4): notebook 05's recipe ViT (8 x 8 patches)
+              with these sizes and an MLP of 2 * dim.
+    "CNN":    build_model("CNN", widths=(16, 32)): SmallCNN with these stage widths.
+    "hybrid": build_model("hybrid", stem_widths=(8, 16, 32, 32), dim=64, depth=4, heads=4): the same ViT,
+              its tokens from a CNN stem (4 stem widths: stride 8, one token per 8 x 8 pixels, as the ViT).
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
+    if set(sizes) != set(FAMILIES[family]):
+        raise ValueError(f"a {family} is built from {', '.join(FAMILIES[family])}; got {', '.join(sorted(sizes)) or 'none'}")
+    if family == "CNN":
+        return SmallCNN(in_channels=1, num_classes=10, widths=tuple(sizes["widths"]))
+    cfg = digits_vit_recipe()[1].replace(dim=sizes["dim"], depth=sizes["depth"], heads=sizes["heads"],
+                                         mlp_dim=2 * sizes["dim"])
+    return ViT(cfg) if family == "ViT" else hybrid_vit(cfg, stem_widths=tuple(sizes["stem_widths"]))
+
+
+def train_model(family: str, sizes: dict, epochs: int, train_size: float | None = None, seed: int = 0) -> History:
+    """torch.manual_seed(seed), build_model(family, **sizes), and fit it on the digits with notebook 05's
+    recipe for `epochs` epochs (warm-up min(2, epochs)) -> its History (test accuracy after every epoch).
+
+    train_size: a fraction of the training images (quick mode) or None for all 1,347. A top-level
+    function, so that vitlib.parallel.run_in_processes can train several models side by side.
+    """
+    data_kwargs, _, fit_kwargs = digits_vit_recipe()
+    x_train, y_train, x_test, y_test = load_digits(**data_kwargs, train_size=train_size)
+    torch.manual_seed(seed)
+    model = build_model(family, **sizes)
+    fit_kwargs.update(epochs=epochs, warmup_epochs=min(2, epochs), seed=seed)
+    return fit(model, (x_train, y_train), (x_test, y_test), **fit_kwargs, progress=False)
 
 
 # ------------------------------ drawings
