@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import save
-from .data import FractalDataset
+from .fractals import FractalDataset
 from .distributed import processes
 from .files import file_digest
 from .locality import seed_locality

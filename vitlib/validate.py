@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-__all__ = ["check_tensor", "check_mapping", "check_model", "check_labels", "check_float", "check_images", "check_image_shape",
+__all__ = ["check_image_size", "check_channels", "check_tensor", "check_mapping", "check_model", "check_labels", "check_float", "check_images", "check_image_shape",
            "check_tokens", "check_int", "check_number", "check_numbers", "check_rate", "check_flag", "check_choice",
            "check_fields"]
 
@@ -178,6 +178,18 @@ _EXAMPLES = {
 
 def _example(name: str) -> str:
     return f" ({_EXAMPLES[name]})" if name in _EXAMPLES else ""
+
+
+def check_image_size(image_size, smallest: int = 1) -> None:
+    """An image side in pixels: an integer >= smallest."""
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < smallest:
+        raise ValueError(f"image_size must be an integer >= {smallest}, got {image_size!r}; use e.g. 8, 16 or 32")
+
+
+def check_channels(channels) -> None:
+    """1 (grey) or 3 (RGB)."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
 
 
 def check_int(value, name: str, minimum: int = 1, allow_none: bool = False) -> None:

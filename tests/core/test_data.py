@@ -145,6 +145,9 @@ def test_render_ifs_draws_the_attractor():
 
 
 def test_fractal_dataset_deterministic_balanced_and_class_structured():
+    import vitlib.fractals
+
+    assert FractalDataset is vitlib.fractals.FractalDataset  # its module; vitlib.data re-exports it
     ds = FractalDataset(num_classes=4, images_per_class=6, image_size=24, seed=1)
     assert len(ds) == 24
     x, y = ds[5]

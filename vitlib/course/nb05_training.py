@@ -27,7 +27,8 @@ from torch import nn
 
 from ..baselines import SmallCNN
 from ..cost import count_params, train_flops
-from ..data import FractalDataset, load_digits
+from ..data import load_digits
+from ..fractals import FractalDataset
 from ..model import ViT, ViTConfig
 from ..parallel import run_in_processes
 from ..train import digits_vit_recipe, evaluate, fit, lr_at
