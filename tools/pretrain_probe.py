@@ -2,6 +2,7 @@
 
     python tools/pretrain_probe.py --out runs/probe-noflip --classes 100 --epochs 8 --no-flip
     python tools/pretrain_probe.py --out runs/probe-seeded --classes 100 --epochs 8 --no-flip --init locality
+    python tools/pretrain_probe.py --out runs/probe-cutmix --classes 100 --epochs 8 --no-flip --cutmix 1.0
 
 Trains with `vitlib.pretrain` (all its arguments pass through), then prints and writes
 <out>/probe.json: held-out accuracy, the position-similarity structure (neighbour, mirrors,

@@ -9,6 +9,7 @@ position) transfers to real images; notebook 07 measures how much, on the digits
     python -m vitlib.pretrain                       # the bundled recipe -> runs/fractal-vit.pt + .json
     python -m vitlib.pretrain --epochs 2 --out runs/try --classes 10   # a quick try
     python -m vitlib.pretrain --resume              # continue from runs/fractal-vit-run/last.pt
+    python -m vitlib.pretrain --cutmix 0.5 --out runs/cutmix   # CutMix on half the batches
     torchrun --standalone --nproc_per_node=2 -m vitlib.pretrain   # the same training on 2 processes
 
 To bundle a checkpoint with the package, copy <name>.pt and <name>.json into data/ (or pass --out data).
@@ -70,6 +71,7 @@ RECIPE = dict(
     warmup_epochs=1,
     label_smoothing=0.1,
     shift=2,
+    cutmix=0.0,  # the probability of CutMix per batch (vitlib.augment.cutmix); manifests without it had 0.0
     init="standard",  # "locality": a locality-seeded start (vitlib.locality.seed_locality), not the paper's
     flip=False,  # True mirrors half the images left-right (FractalDB): position embeddings then learn the mirror
     seed=0,
@@ -154,8 +156,8 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
     model = initial_model(recipe)
     history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                   weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
-                  label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], seed=recipe["seed"],
-                  precision=recipe["precision"], checkpoint_dir=run_dir, resume=resume,
+                  label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], cutmix=recipe["cutmix"],
+                  seed=recipe["seed"], precision=recipe["precision"], checkpoint_dir=run_dir, resume=resume,
                   checkpoint_meta={"pretrain_recipe": recipe}, progress=progress)
     if history.interrupted:
         raise KeyboardInterrupt(f"pretraining interrupted; continue it with the same command and --resume "

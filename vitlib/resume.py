@@ -18,14 +18,20 @@ from . import distributed
 from .checkpoints import FORMAT, read_secure
 from .distributed import Processes
 
-__all__ = ["differences", "rng_states", "restore"]
+__all__ = ["ADDED_LATER", "differences", "rng_states", "restore"]
+
+
+# Recipe keys added after checkpoints were written, with the value every run before had: a recipe
+# without one of them (at any depth, e.g. pretrain_recipe.cutmix) counts as having that value.
+ADDED_LATER = {"cutmix": 0.0}
 
 
 def differences(saved, now, name: str = "") -> list[str]:
     """Where two recipes (nested dicts of plain values) differ: ["lr: 0.002 in the checkpoint, 0.001 now", ...]."""
     if isinstance(saved, dict) and isinstance(now, dict):
         return [d for key in sorted(set(saved) | set(now), key=str)
-                for d in differences(saved.get(key), now.get(key), f"{name}.{key}" if name else str(key))]
+                for d in differences(saved.get(key, ADDED_LATER.get(key)), now.get(key, ADDED_LATER.get(key)),
+                                     f"{name}.{key}" if name else str(key))]
     if isinstance(saved, (list, tuple)) and isinstance(now, (list, tuple)):
         saved, now = list(saved), list(now)
     return [] if saved == now else [f"{name}: {saved!r} in the checkpoint, {now!r} now"]

@@ -4,9 +4,9 @@
     acc = evaluate(model, (x_test, y_test))          # accuracy in [0, 1]
     report = classification_report(model, (x_test, y_test))
 
-What `fit` does, in order, every step: pick a batch, augment it (random shifts), run the model
-under autocast (`precision`: bf16 where the hardware has it, by default), cross-entropy with label
-smoothing, backward, clip the gradient norm, AdamW step with the learning rate of a linear warmup +
+What `fit` does, in order, every step: pick a batch, augment it (random shifts; CutMix if asked), run
+the model under autocast (`precision`: bf16 where the hardware has it, by default), cross-entropy with
+label smoothing, backward, clip the gradient norm, AdamW step with the learning rate of a linear warmup +
 cosine decay. After every epoch: evaluate, record the History, write the "last" (and, if better,
 "best") checkpoint atomically. Ctrl-C stops cleanly and returns the History with interrupted=True;
 fit(..., resume=True) continues from the last checkpoint as if the run had never stopped.
@@ -39,6 +39,7 @@ from torch.utils.data import Dataset, Subset, default_collate
 from . import distributed
 from . import resume as resuming
 from .augment import augment, augment_share, random_shift
+from .augment import cutmix as cutmix_batch
 from .checkpoints import FORMAT
 from .distributed import Processes, shard, sum_across
 from .files import read_secure, write_atomic
@@ -328,11 +329,23 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+@torch.no_grad()
+def _output_width(model: nn.Module, data, device: torch.device, dtype) -> int:
+    """K, the number of classes: the width of the model's output for the first training image."""
+    was_training = model.training
+    model.eval()  # no dropout or drop-path draws, no BatchNorm statistics updated
+    try:
+        with autocast(device, dtype):
+            return model(_fetch(data, torch.arange(1))[0].to(device)).shape[-1]
+    finally:
+        model.train(was_training)
+
+
 def _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction, label_smoothing, shift,
-                    precision, resume, checkpoint_dir):
+                    precision, resume, checkpoint_dir, cutmix=0.0):
     check_numbers(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,  # types: TypeError
                   warmup_epochs=warmup_epochs, final_lr_fraction=final_lr_fraction, label_smoothing=label_smoothing,
-                  shift=shift)
+                  shift=shift, cutmix=cutmix)
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not lr > 0:
@@ -349,6 +362,8 @@ def _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, final_l
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}; 0.1 is usual")
     if not isinstance(shift, int) or shift < 0:
         raise ValueError(f"shift (max random translation in pixels) must be an integer >= 0, got {shift!r}")
+    if not 0 <= cutmix <= 1:
+        raise ValueError(f"cutmix (the probability of CutMix per batch) must be in [0, 1], got {cutmix!r}; 0 is off")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if resume and checkpoint_dir is None:
@@ -368,6 +383,7 @@ def fit(
     label_smoothing: float = 0.0,
     shift: int = 0,
     flip: bool = False,
+    cutmix: float = 0.0,
     grad_clip: float | None = 1.0,
     seed: int = 0,
     precision: str = "auto",
@@ -386,6 +402,11 @@ def fit(
                      (`lr_at`), per step.
     label_smoothing: cross-entropy against (1 - eps) one-hot + eps / K.
     shift, flip:     augmentation: random translations of up to `shift` pixels, random left-right flips.
+    cutmix:          the probability per batch of CutMix (vitlib.augment.cutmix: a box pasted from the
+                     batch reversed, soft targets weighted by area); 0 (off) draws nothing. With it, the
+                     loss (and train_loss) is cross-entropy against the soft targets, train_acc counts
+                     argmax == the image's own label, and K is the model's output width, measured once by
+                     running one training image through the model (eval mode, no gradients).
     grad_clip:       clip the global gradient norm (the paper clips at 1); None to switch off.
     precision:       "auto" (mixed precision where the hardware computes it natively, see autocast_dtype),
                      "fp32" (exactly comparable runs), "bf16" or "fp16" (with a GradScaler).
@@ -411,9 +432,10 @@ def fit(
     DistributedDataParallel and every global batch of `batch_size` images is cut into one contiguous
     share per process (sizes differ by at most one when it does not divide; the loss of each share is
     weighted so that the averaged gradient is the global batch's mean). All processes draw the same
-    batch order and augmentation, so N processes train as one process with the same batch_size, up to
-    the order of floating-point sums. Not the same: dropout and drop-path masks (each process draws
-    its own, from seed + rank) and BatchNorm statistics (each process normalises over its share).
+    batch order and augmentation (CutMix's boxes too), so N processes train as one process with the same
+    batch_size, up to the order of floating-point sums. Not the same: dropout and drop-path masks (each
+    process draws its own, from seed + rank), BatchNorm statistics (each process normalises over its
+    share) and CutMix's pairs (each image gets its box from its share reversed, not the whole batch).
     Evaluation splits the test set the same way. Only rank 0 shows progress, prints and writes files.
     """
     from tqdm.auto import tqdm
@@ -424,7 +446,7 @@ def fit(
     if test is not None:
         _check_data(test, "test")
     _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction, label_smoothing, shift,
-                    precision, resume, checkpoint_dir)
+                    precision, resume, checkpoint_dir, cutmix)
     check_number(grad_clip, "grad_clip", above=0, allow_none=True)  # 0 would zero every gradient
 
     procs, device = distributed.setup(pick_device(device))
@@ -441,8 +463,9 @@ def fit(
     recipe = dict(model_class=type(model).__name__, model_config=_model_config(model), train_images=n_train,
                   epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
                   final_lr_fraction=final_lr_fraction, label_smoothing=label_smoothing, shift=shift, flip=flip,
-                  grad_clip=grad_clip, seed=seed, precision=precision, **(checkpoint_meta or {}))
+                  cutmix=cutmix, grad_clip=grad_clip, seed=seed, precision=precision, **(checkpoint_meta or {}))
     say = print if procs.is_main else (lambda *args: None)
+    num_classes = _output_width(model, train, device, dtype) if cutmix else None  # K of CutMix's soft targets
 
     history, step, best, first_epoch = History(), 0, -math.inf, 1
     if resume:
@@ -473,15 +496,18 @@ def fit(
                 x, y = _fetch(train, index[share])
                 x = augment_share(x, shift, flip, generator, len(index), share).to(device, non_blocking=True)
                 y = y.to(device, non_blocking=True).long()
+                target = y  # class indices; with CutMix soft targets (b, K)
+                if cutmix:
+                    x, target = cutmix_batch(x, y, cutmix, num_classes, generator)
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step, total_steps, lr, warmup_steps, final_lr_fraction)
                 with autocast(device, dtype):
                     logits = net(x)  # (b, K)
                     if procs.is_distributed:  # DDP averages over processes: sum / global batch, times N
-                        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing,
+                        loss = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing,
                                                reduction="sum") * (procs.world_size / len(index))
                     else:
-                        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+                        loss = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if grad_clip is not None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitlib import checkpoints, pretrain
+from vitlib import checkpoints, pretrain, resume
 from vitlib.files import DownloadError, read_secure
 from vitlib.model import ViT, ViTConfig
 
@@ -85,7 +85,8 @@ def test_bundled_checkpoint_matches_its_manifest(name):
     assert logits.shape == (2, info["config"]["num_classes"]) and torch.isfinite(logits).all()
     assert info["recipe"]["flip"] is False  # no left-right flips: no mirror-symmetric position embeddings
     assert info["recipe"]["init"] == ("locality" if name.endswith("seeded") else "standard")
-    same_recipe = {k: v for k, v in info["recipe"].items() if k not in ("name", "init", "precision")}
+    recipe = {**resume.ADDED_LATER, **info["recipe"]}  # made before cutmix was an option: it had none
+    same_recipe = {k: v for k, v in recipe.items() if k not in ("name", "init", "precision")}
     assert same_recipe == {k: v for k, v in pretrain.RECIPE.items() if k not in ("name", "init", "precision")}
 
 
@@ -203,3 +204,28 @@ def test_pretrain_flip_flag_parses_both_ways(tmp_path):
                                      "--name", "tiny-flip"])
     assert manifest["recipe"]["flip"] is True and manifest["recipe"]["init"] == "locality"
     assert pretrain.RECIPE["flip"] is False  # the default: no flips, no mirror-symmetric position embeddings
+
+
+def test_pretrain_cutmix_option(tiny_run, tmp_path):
+    _, default = tiny_run
+    assert default["recipe"]["cutmix"] == 0.0 and "--cutmix" not in default["command"]  # as typed: not given
+    torch.set_num_threads(1)
+    manifest = pretrain.main(TINY + ["--epochs", "1", "--cutmix", "1", "--out", str(tmp_path), "--name", "tiny-cutmix"])
+    assert manifest["recipe"]["cutmix"] == 1.0 and "--cutmix 1" in manifest["command"]
+    assert 0.0 <= manifest["heldout_accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="cutmix"):
+        pretrain.main(TINY + ["--epochs", "1", "--cutmix", "1.5", "--out", str(tmp_path), "--name", "bad"])
+
+
+def test_a_recipe_from_before_cutmix_still_works():
+    old = json.loads((checkpoints._bundled() / "fractal-vit.json").read_text())["recipe"]
+    assert "cutmix" not in old  # the bundled manifests were made before the option
+    small = {**old, "classes": 4, "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32}
+    a, b = pretrain.initial_model(small), pretrain.initial_model({**small, "cutmix": 0.0})
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    (x, _), _ = pretrain.make_data({**small, "images_per_class": 1, "heldout_per_class": 1})
+    assert x.shape == (4, 1, 32, 32)
+    # resuming: a checkpoint's recipe without the key matches one with cutmix 0.0, at any depth
+    assert resume.differences({"pretrain_recipe": old}, {"pretrain_recipe": {**old, "cutmix": 0.0}}) == []
+    assert resume.differences({"pretrain_recipe": old}, {"pretrain_recipe": {**old, "cutmix": 0.5}}) == [
+        "pretrain_recipe.cutmix: 0.0 in the checkpoint, 0.5 now"]

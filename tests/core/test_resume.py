@@ -80,6 +80,25 @@ def test_resume_names_the_settings_that_differ(tmp_path, data):
         fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True, **{**SETTINGS, "epochs": 1, "batch_size": 8, "shift": 0})
 
 
+def test_resume_checks_cutmix_and_reads_a_recipe_from_before_it(tmp_path, data):
+    train, _ = data
+    fit(tiny_vit(), train, checkpoint_dir=tmp_path, **{**SETTINGS, "epochs": 2, "cutmix": 0.5},
+        on_epoch_end=stop_after_epoch_1)
+    with pytest.raises(ValueError, match=r"cutmix: 0.5 in the checkpoint, 0.0 now"):
+        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True, **{**SETTINGS, "epochs": 2})
+    assert fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True,
+               **{**SETTINGS, "epochs": 2, "cutmix": 0.5}).epochs == 2
+    # a last.pt written before fit had cutmix: no such key, which counts as 0.0
+    old = tmp_path / "old"
+    fit(tiny_vit(), train, checkpoint_dir=old, **{**SETTINGS, "epochs": 2}, on_epoch_end=stop_after_epoch_1)
+    payload = torch.load(old / "last.pt", weights_only=True)
+    del payload["meta"]["recipe"]["cutmix"]
+    torch.save(payload, old / "last.pt")
+    with pytest.raises(ValueError, match=r"cutmix: 0.0 in the checkpoint, 1.0 now"):
+        fit(tiny_vit(), train, checkpoint_dir=old, resume=True, **{**SETTINGS, "epochs": 2, "cutmix": 1.0})
+    assert fit(tiny_vit(), train, checkpoint_dir=old, resume=True, **{**SETTINGS, "epochs": 2}).epochs == 2
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_half_precisions_train_on_the_cpu(precision, data):
     train, _ = data

@@ -112,6 +112,25 @@ def test_same_seed_same_history(digits):
     assert a.train_loss != c.train_loss
 
 
+def test_fit_with_cutmix_trains_and_cutmix_0_changes_nothing():
+    x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(24) % 3
+    kwargs = dict(epochs=1, batch_size=8, shift=1, label_smoothing=0.1, seed=2, precision="fp32", progress=False)
+    plain = fit(tiny_vit(num_classes=3, dim=16, depth=1, mlp_dim=32, dropout=0.1), (x, y), (x, y), **kwargs)
+    off = fit(tiny_vit(num_classes=3, dim=16, depth=1, mlp_dim=32, dropout=0.1), (x, y), (x, y), cutmix=0.0, **kwargs)
+    model = tiny_vit(num_classes=3, dim=16, depth=1, mlp_dim=32, dropout=0.1)
+    mixed = fit(model, (x, y), (x, y), cutmix=1.0, **kwargs)
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+        assert getattr(off, name) == getattr(plain, name), name  # bit for bit: cutmix=0 draws nothing
+    assert mixed.epochs == 1 and math.isfinite(mixed.train_loss[0]) and 0 <= mixed.train_acc[0] <= 1
+    assert mixed.train_loss != plain.train_loss and mixed.test_loss != plain.test_loss
+    assert not model.training
+    # a model without a config: K is its output width
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 3))
+    assert fit(cnn, (x, y), cutmix=0.5, **kwargs).epochs == 1
+
+
 # ----------------------------------------------------------------------------- schedule and augmentation
 
 
@@ -345,6 +364,7 @@ def test_fit_without_checkpoints_on_ctrl_c(digits):
         (dict(shift=-1), "shift"),
         (dict(final_lr_fraction=2.0), "final_lr_fraction"),
         (dict(precision="fp64"), "precision"),
+        (dict(cutmix=1.5), r"cutmix \(the probability of CutMix per batch\) must be in \[0, 1\]"),
     ],
 )
 def test_fit_bad_arguments(kwargs, message, digits):
