@@ -2,7 +2,7 @@
 
 The paper pretrains on ImageNet-21k or JFT-300M, then fine-tunes. Offline we have neither, so
 we follow Kataoka et al. (2020) and Nakashima et al. (2022), who pretrain ViTs without natural
-images: every class is one iterated function system (FractalDB-style, `vitlib.data.FractalDataset`),
+images: every class is one iterated function system (FractalDB-style, `vitlib.fractals.FractalDataset`),
 and the task is to tell the systems apart. What the model learns there (strokes, shapes, 2D
 position) transfers to real images; notebook 07 measures how much, on the digits.
 

@@ -15,7 +15,7 @@ Launched by torchrun, the same call trains on several processes (vitlib.distribu
 batch is split across them, and the result is the training of one process (see fit's docstring).
 
 Data is either a pair of tensors (images (B, C, H, W), labels (B,)) or a torch Dataset of
-(image, label) items, such as vitlib.data.FractalDataset.
+(image, label) items, such as vitlib.fractals.FractalDataset.
 """
 
 from __future__ import annotations

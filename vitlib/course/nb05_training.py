@@ -89,7 +89,7 @@ def fractal_task(max_per_class: int, classes: int = 10, image_size: int = 16, te
     """The FractalDB-style task, rendered once per process (cached: do not modify the tensors in place).
 
     -> (x_train (C * max_per_class, 1, S, S), y_train), (x_test (C * test_per_class, 1, S, S), y_test).
-    Class c is one iterated function system (`vitlib.data.FractalDataset`, no flips); item i is class
+    Class c is one iterated function system (`vitlib.fractals.FractalDataset`, no flips); item i is class
     i % C, instance i // C, so the first C * n training items hold n instances of every class. The
     test items are the next instances of the same classes, never trained on, whatever n.
     """
