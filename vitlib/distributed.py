@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["Processes", "setup", "processes", "shard", "sum_across", "gather", "broadcast", "close"]
+__all__ = ["Processes", "setup", "processes", "shard", "sum_across", "gather", "broadcast", "close", "finish"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,19 @@ def close() -> None:
     """Leave the process group (at the end of a run; registered with atexit by setup)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def finish(procs: Processes) -> None:
+    """The normal end of a run: wait until every process is here, then leave the process group.
+
+    Without the wait, a process that is done early (every rank but 0, while rank 0 writes the files)
+    leaves while the others still hold their connections to it, and gloo can abort such a process at
+    exit ("terminate called without an active exception"). After an error, `close` (atexit) leaves
+    without waiting, so that no process waits for one that has failed.
+    """
+    if procs.is_distributed and dist.is_initialized():
+        dist.barrier()
+    close()
 
 
 def broadcast(obj, procs: Processes):

@@ -44,7 +44,7 @@ import torch
 
 from .checkpoints import save
 from .fractals import FractalDataset
-from .distributed import processes
+from .distributed import finish, processes
 from .files import file_digest
 from .locality import seed_locality
 from .model import ViT, ViTConfig
@@ -163,8 +163,14 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
         raise KeyboardInterrupt(f"pretraining interrupted; continue it with the same command and --resume "
                                 f"(from {run_dir / 'last.pt'})")
     procs = processes()
-    if not procs.is_main:
-        return None
+    manifest = _write_outputs(model, history, recipe, out, command, data_seconds, procs) if procs.is_main else None
+    finish(procs)  # every process waits for rank 0's files, then all leave the process group together
+    return manifest
+
+
+def _write_outputs(model, history, recipe: dict, out: Path, command: str | None, data_seconds: float,
+                   procs) -> dict:
+    """Rank 0's part of the end of a run: <name>.pt (fp16) and its manifest <name>.json -> the manifest."""
     path = out / f"{recipe['name']}.pt"
     meta = {"recipe": recipe, "heldout_accuracy": history.test_acc[-1]}
     save(model.half(), path, **meta)  # fp16 halves the file; load() casts back to fp32
