@@ -5,7 +5,6 @@
 """
 
 from .model import ViT, ViTConfig
-from .mode import QUICK
 
-__all__ = ["ViT", "ViTConfig", "QUICK"]
+__all__ = ["ViT", "ViTConfig"]
 __version__ = "0.1.0"
