@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 NBVAL   = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
 NOTEBOOKS = $(wildcard notebooks/[0-9]*.ipynb)
 
-.PHONY: lab test setup notebooks bench clean
+.PHONY: lab test setup notebooks claims bench clean
 
 ## make lab: create .venv if missing, install the pinned versions, open JupyterLab on notebooks/
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
@@ -39,12 +39,19 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet --no-build-isolation -c constraints.txt -e ".[lab,test]"
 	touch $(STAMP)
 
-## make notebooks: re-execute every notebook in FULL mode and store the outputs (what gets committed)
+## make notebooks: re-execute every notebook in FULL mode, seed offset 0, fp32, and store the outputs (what gets committed)
 notebooks: setup
 	for nb in $(NOTEBOOKS); do \
-		VITLIB_QUICK=0 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+		VITLIB_QUICK=0 VITLIB_SEED=0 VITLIB_PRECISION=fp32 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
+
+## make claims SEED=1000 PRECISION=fp32: notebooks 05-08 in full mode with that seed offset and precision,
+## into build/claims/ (the committed notebooks are not touched); prints every claim's margin (docs/claims.md)
+SEED ?= 0
+PRECISION ?= fp32
+claims: setup
+	$(PY) tools/claims.py --seed $(SEED) --precision $(PRECISION)
 
 ## make bench: the benchmarks whose figures are in the README
 bench: setup

@@ -322,3 +322,27 @@ def run_with_attention(model: nn.Module, images: torch.Tensor, batch_size: int =
     finally:
         model.train(was_training)
     return torch.cat(logits), torch.cat(attn, dim=1)  # (B, K), (L, B, H, T, T)
+
+
+__all__ += ["attention_entropy"]
+
+
+def attention_entropy(attn, num_prefix_tokens: int = 1) -> torch.Tensor:
+    """How spread each head's attention is: normalised entropy of the patch queries' weights over the patch keys.
+
+    attn: one layer's weights (B, H, T, T) -> (H,), or a list of L layers -> (L, H). The [class] token is
+    excluded and the weights renormalised over the N patch keys (as in mean_attention_distance); each
+    query's entropy -sum(a log a) is divided by log N, so 1 is uniform attention over all patches and 0 is
+    attention on a single patch; then averaged over queries and images.
+    Mean attention distance alone cannot say this: sharp attention to far patches and uniform attention
+    can give the same distance.
+    """
+    if isinstance(attn, (list, tuple)) or (isinstance(attn, (torch.Tensor, np.ndarray)) and attn.ndim == 5):
+        return torch.stack([attention_entropy(a, num_prefix_tokens) for a in _check_layers(attn)])
+    attn = _check_attention(attn, "attn")
+    check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
+    side = _grid_side(attn.shape[-1], num_prefix_tokens)
+    a = attn[:, :, num_prefix_tokens:, num_prefix_tokens:]  # (B, H, N, N): patch queries, patch keys
+    a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    entropy = -(a * a.clamp_min(1e-12).log()).sum(dim=-1)  # (B, H, N): one per query
+    return (entropy / math.log(side * side)).mean(dim=(0, 2)) if side > 1 else torch.zeros(attn.shape[1])

@@ -181,3 +181,19 @@ def test_patch_pcs_finds_the_direction_the_patches_vary_along():
     assert abs(float(torch.nn.functional.cosine_similarity(pcs[0].flatten(), ramp.flatten(), dim=0))) > 0.99
     with pytest.raises(ValueError, match="multiples of patch_size"):
         patch_pcs(torch.rand(2, 1, 10, 10), 4)
+
+
+def test_attention_entropy_is_one_for_uniform_and_zero_for_one_hot_attention():
+    from vitlib.probes import attention_entropy
+
+    t = 1 + 16  # [class] + a 4 x 4 grid
+    uniform = torch.full((2, 3, t, t), 1.0 / t)
+    assert torch.allclose(attention_entropy(uniform), torch.ones(3), atol=1e-5)
+    one_hot = torch.zeros(2, 3, t, t)
+    one_hot[..., 0] = 0.5  # half on [class]: dropped and renormalised away
+    one_hot[..., 5] = 0.5
+    assert torch.allclose(attention_entropy(one_hot), torch.zeros(3), atol=1e-5)
+    two_layers = attention_entropy([uniform, one_hot])  # (L, H)
+    assert two_layers.shape == (2, 3) and torch.allclose(two_layers[:, 0], torch.tensor([1.0, 0.0]), atol=1e-5)
+    with pytest.raises(ValueError, match="square grid"):
+        attention_entropy(torch.full((1, 1, 6, 6), 1 / 6))
