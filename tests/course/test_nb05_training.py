@@ -17,21 +17,20 @@ from vitlib.parallel import JobError, run_in_processes
 from vitlib.train import lr_at
 
 
-def test_plot_data_scale_draws_accuracy_from_zero_and_the_gap():
+def test_plot_data_scale_draws_accuracy_from_zero_and_errors_on_a_log_axis():
     acc = {"ViT": np.array([[0.94, 0.99, 0.995], [0.96, 0.99, 0.997]]), "CNN": np.array([[0.99, 1.0, 1.0], [0.99, 1.0, 1.0]])}
-    fig = plot_data_scale([4, 16, 256], acc)
-    ax_acc, ax_gap = fig.axes
-    assert ax_acc.get_ylim()[0] == 0 and ax_acc.get_xscale() == "log" and ax_gap.get_xscale() == "log"
+    fig = plot_data_scale([4, 16, 256], acc, test_images=1000)
+    ax_acc, ax_err = fig.axes
+    assert ax_acc.get_ylim()[0] == 0 and ax_acc.get_xscale() == "log" and ax_err.get_xscale() == "log"
     assert "per class" in ax_acc.get_xlabel() and "accuracy" in ax_acc.get_ylabel()
     np.testing.assert_allclose(ax_acc.get_lines()[0].get_ydata(), [95, 99, 99.6])  # ViT: mean over seeds, in %
     assert ax_acc.containers[0].has_yerr  # std over seeds
-    assert "CNN minus ViT" in ax_gap.get_ylabel() and ax_gap.get_ylim()[0] <= 0
-    mean = next(line for line in ax_gap.get_lines() if line.get_label().startswith("mean"))
-    np.testing.assert_allclose(mean.get_ydata(), [4, 1, 0.4], atol=1e-9)  # CNN - ViT, points
+    assert ax_err.get_yscale() == "log" and "error" in ax_err.get_ylabel()
+    means = {line.get_label().split()[0]: line.get_ydata() for line in ax_err.get_lines() if "mean" in line.get_label()}
+    np.testing.assert_allclose(means["ViT"], [5, 1, 0.4], atol=1e-9)  # 100 - accuracy, %
+    np.testing.assert_allclose(means["CNN"], [1, 0.05, 0.05], atol=1e-9)  # no errors: half an image of 1,000
     with pytest.raises(ValueError, match="2 accuracies per seed for 3 sizes"):
         plot_data_scale([1, 2, 3], {"ViT": np.zeros((1, 2)), "CNN": np.zeros((1, 3))})
-    with pytest.raises(ValueError, match="no accuracies for 'CNN'"):
-        plot_data_scale([1, 2], {"ViT": np.zeros((1, 2))})
 
 
 def test_plot_fractal_classes_one_column_per_class():
@@ -53,17 +52,24 @@ def test_sweep_epochs_and_models():
         nb05.sweep_model("ResNet")
 
 
-def test_fractal_task_holds_out_later_instances_of_the_same_classes():
-    (x, y), (x_test, y_test) = nb05.fractal_task(3, classes=4, image_size=8, test_per_class=2)
+def test_fractal_task_holds_out_the_first_instances_and_pools_the_rest():
+    (x, y), (x_test, y_test) = nb05.fractal_task(pool_per_class=3, classes=4, image_size=8, test_per_class=2)
     assert x.shape == (12, 1, 8, 8) and x_test.shape == (8, 1, 8, 8)
-    assert y.tolist() == [0, 1, 2, 3] * 3 and y_test.tolist() == [0, 1, 2, 3] * 2  # balanced prefixes
-    later = FractalDataset(num_classes=4, images_per_class=5, image_size=8)[12]  # class 0, instance 3
-    assert torch.equal(x_test[0], later[0])
-    assert nb05.fractal_task(3, classes=4, image_size=8, test_per_class=2)[0][0] is x  # rendered once
+    assert y.tolist() == [0, 1, 2, 3] * 3 and y_test.tolist() == [0, 1, 2, 3] * 2  # balanced
+    pooled = FractalDataset(num_classes=4, images_per_class=5, image_size=8)[8]  # class 0, instance 2
+    assert torch.equal(x[0], pooled[0])
+    assert nb05.fractal_task(pool_per_class=3, classes=4, image_size=8, test_per_class=2)[0][0] is x  # rendered once
+
+
+def test_seeds_draw_their_own_training_instances():
+    labels = torch.tensor([0, 1, 2] * 10)
+    a, b = nb05.draw_per_class(labels, 4, seed=0), nb05.draw_per_class(labels, 4, seed=1)
+    assert torch.equal(torch.bincount(labels[a]), torch.tensor([4, 4, 4])) and not torch.equal(a, b)
+    assert torch.equal(a, nb05.draw_per_class(labels, 4, seed=0))
 
 
 def test_data_scale_sweep_runs_every_cell_and_the_plateau_check(one_thread):
-    task = dict(classes=3, image_size=8, test_per_class=2)
+    task = dict(classes=3, image_size=8, test_per_class=2, pool_per_class=3)
     sweep = nb05.data_scale_sweep([1, 2], [0, 1], twice_as_long=[(1, 0)], min_steps=2, min_epochs=1, processes=1,
                                   **task)
     assert set(sweep.accuracy) == {"ViT", "CNN"} and sweep.accuracy["ViT"].shape == (2, 2)  # (seeds, sizes)
@@ -75,12 +81,12 @@ def test_data_scale_sweep_runs_every_cell_and_the_plateau_check(one_thread):
     assert all(0 <= r["accuracy"] <= 1 for r in sweep.runs)
     with pytest.raises(ValueError, match="sizes must be positive integers"):
         nb05.data_scale_sweep([0, 2], [0], processes=1, **task)
-    with pytest.raises(JobError, match="per_class must be between 1 and max_per_class"):
-        run_in_processes(nb05.fractal_run, [dict(model="CNN", per_class=3, seed=0, max_per_class=2)], processes=1)
+    with pytest.raises(JobError, match=r"per_class must be between 1 and pool_per_class \(2\)"):
+        run_in_processes(nb05.fractal_run, [dict(model="CNN", per_class=3, seed=0, pool_per_class=2)], processes=1)
 
 
 def test_the_sweep_and_the_digits_runs_work_in_worker_processes():
-    task = dict(classes=2, image_size=8, test_per_class=1)
+    task = dict(classes=2, image_size=8, test_per_class=1, pool_per_class=2)
     sweep = nb05.data_scale_sweep([1], [0, 1], models=("CNN",), min_steps=1, min_epochs=1, processes=2, **task)
     assert sweep.accuracy["CNN"].shape == (2, 1)
     (history, model), = run_in_processes(nb05.train_digits, [dict(model="CNN", epochs=1)], processes=1)

@@ -294,11 +294,51 @@ def test_model_for_run_scratch_and_cnn():
         model_for_run(b, "imagenet", 16)
 
 
-def test_load_labelled_digits_keeps_the_test_split():
+def test_load_labelled_digits_keeps_the_test_split_for_every_seed():
     x, y, xt, yt = load_labelled_digits(3, image_size=16)
     assert x.shape == (30, 1, 16, 16) and torch.bincount(y).tolist() == [3] * 10
     x_all, _, xt_all, yt_all = load_labelled_digits(None, image_size=16)
-    assert len(x_all) == 1347 and torch.equal(xt, xt_all) and torch.equal(yt, yt_all)
+    assert len(x_all) == 1147 and torch.equal(xt, xt_all) and torch.equal(yt, yt_all)  # the pool: 1,347 - 200
+    x1, _, xt1, _ = load_labelled_digits(3, image_size=16, seed=1)
+    assert torch.equal(xt1, xt) and not torch.equal(x1, x)  # another seed: other labelled digits, the same test
+    _, _, x_val, y_val = load_labelled_digits(3, image_size=16, validation=True)
+    assert len(y_val) == 200 and len(yt) == 450
+    flat = lambda t: {tuple(v.tolist()) for v in t.flatten(1)}  # noqa: E731
+    assert not flat(x_val) & flat(xt) and not flat(x_val) & flat(x_all)  # validation: never trained or tested on
+
+
+def test_shuffled_backbone_keeps_the_numbers_not_the_structure():
+    b = backbone()
+    m = model_for_run(b, "shuffled", image_size=16, seed=3)
+    w, w0 = m.patch_embed.proj.weight, b.patch_embed.proj.weight
+    assert not torch.equal(w, w0) and torch.equal(w.flatten().sort().values, w0.flatten().sort().values)
+    assert torch.count_nonzero(m.head.weight) == 0  # a fresh zero head, as for "pretrained"
+
+
+def test_baselines_need_no_training():
+    from vitlib.course.nb07_finetuning import few_shot_linear, frozen_features, nearest_neighbour
+
+    x = torch.randn(40, 1, 16, 16)
+    y = torch.arange(40) % 4
+    x[torch.arange(40), 0, 0, y] = 10.0  # pixel (0, k) lights up for class k
+    assert nearest_neighbour(x[:20], y[:20], x[20:], y[20:]) == 1.0
+    feats = frozen_features(backbone(), x)
+    assert feats.shape == (40, backbone().cfg.dim)
+    assert few_shot_linear(x[:20].flatten(1), y[:20], x[20:].flatten(1), y[20:]) == 1.0
+    assert few_shot_linear(torch.zeros(20, 3), y[:20], torch.zeros(20, 3), y[20:]) <= 0.5  # no information
+
+
+def test_resized_tables_cover_the_ablation():
+    from vitlib.course.nb07_finetuning import resized_tables
+
+    pos = torch.randn(1, 1 + 16, 8)
+    tables = resized_tables(pos, 6, seed=0)
+    assert set(tables) == {"2D bilinear", "2D nearest", "1D linear", "zero-padded", "rows shuffled", "no E_pos"}
+    assert all(t.shape == (1, 1 + 36, 8) for t in tables.values())
+    assert torch.equal(tables["2D bilinear"], resize_pos_embed(pos, 6))
+    assert torch.equal(tables["zero-padded"][:, 1:17], pos[:, 1:]) and not tables["zero-padded"][:, 17:].any()
+    assert torch.equal(tables["1D linear"][:, 1], pos[:, 1]) and torch.equal(tables["1D linear"][:, -1], pos[:, -1])
+    assert torch.equal(tables["rows shuffled"][:, 1:].sort(dim=1).values, tables["2D bilinear"][:, 1:].sort(dim=1).values)
 
 
 def test_finetune_run_and_sweep(one_thread):
@@ -310,7 +350,7 @@ def test_finetune_run_and_sweep(one_thread):
     assert again.test_acc[-1] == h.test_acc[-1] and again.train_loss == h.train_loss  # deterministic
     assert all(np.isnan(h.test_acc[:-1]))  # with a label budget the test set is evaluated once, at the end
     _, full = finetune_run(b, "scratch", None, image_size=16, steps=44, precision="fp32")
-    assert full.epochs == 2 and not np.isnan(full.test_acc).any()  # 1,347 images: 43 steps per epoch; a learning curve
+    assert full.epochs == 2 and not np.isnan(full.test_acc).any()  # 1,147 images: 36 steps per epoch; a learning curve
     known = {("scratch", 16, 2): [0.5]}
     results = sweep(b, budgets=[2], image_sizes=[16], seeds=(0, 1), steps=lambda budget: 2, precision="fp32",
                     results=known)

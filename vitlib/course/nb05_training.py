@@ -5,7 +5,7 @@
     fractal_task, fractal_run, data_scale_sweep
                             ViT vs CNN as the data grows, on FractalDB-style classes (section 4)
     plot_fractal_classes    a few instances of each fractal class
-    plot_data_scale         accuracy against images per class, and the gap between two models
+    plot_data_scale         accuracy and error rate (log axis) against images per class
     plot_digit_patches      a digit with its patch grid (the training widget's preview)
     training_widget         hyperparameter sliders and a Train button on the digits
     check_lr_schedule       exercise: linear warmup + cosine decay, as vitlib.train.lr_at
@@ -33,12 +33,13 @@ from ..model import ViT, ViTConfig
 from ..parallel import run_in_processes
 from ..train import digits_vit_recipe, evaluate, fit, lr_at
 from . import figures
+from .controls import permute_patches, shuffle_patches_per_image
 from .exercise import ExerciseError, passed, run_answer
 from .figures import plot_confusion_matrix, plot_history, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
 __all__ = ["plot_seed_bars", "plot_history", "plot_confusion_matrix", "train_digits", "FRACTAL_TASK", "SWEEP_FIT",
-           "MIN_STEPS", "MIN_EPOCHS", "fractal_task", "sweep_model", "sweep_epochs", "fractal_run", "Sweep", "data_scale_sweep",
+           "MIN_STEPS", "MIN_EPOCHS", "fractal_task", "draw_per_class", "sweep_model", "sweep_epochs", "fractal_run", "Sweep", "data_scale_sweep",
            "plot_fractal_classes", "plot_data_scale", "plot_digit_patches", "TrainingWidget", "training_widget",
            "check_lr_schedule"]
 
@@ -46,22 +47,27 @@ __all__ = ["plot_seed_bars", "plot_history", "plot_confusion_matrix", "train_dig
 # ------------------------------ the digits recipe, one run at a time
 
 
-def train_digits(model: str = "ViT", epochs: int = 30, seed: int = 0, pos_embed: str = "learned"):
+def train_digits(model: str = "ViT", epochs: int = 30, seed: int = 0, pos_embed: str = "learned",
+                 precision: str = "auto", shuffle_patches: bool = False):
     """One training on the digits with `digits_vit_recipe`'s data and fit settings -> (History, trained model).
 
     model: "ViT" (the recipe's ViT, with position embedding `pos_embed`) or "CNN" (SmallCNN with widths
     (16, 32)). What it runs is what section 2 shows: torch.manual_seed(seed), build the model, then
-    fit(model, (x_train, y_train), (x_test, y_test), **fit_kwargs) with `epochs` and `seed`. A
-    top-level function, so that vitlib.parallel.run_in_processes can run several side by side.
+    fit(model, (x_train, y_train), (x_test, y_test), **fit_kwargs) with `epochs`, `seed` and `precision`.
+    shuffle_patches: the control task for position embeddings, every image's patches in its own random order
+    (train and test), so that a patch's position carries no information. A top-level function, so that
+    vitlib.parallel.run_in_processes can run several side by side.
     """
     if model not in ("ViT", "CNN"):
         raise ValueError(f"model must be 'ViT' or 'CNN', got {model!r}")
     data_kwargs, cfg, fit_kwargs = digits_vit_recipe(epochs)
     x_train, y_train, x_test, y_test = load_digits(**data_kwargs)
+    if shuffle_patches:
+        x_train, x_test = (shuffle_patches_per_image(x, cfg.patch_size, seed=seed + i) for i, x in enumerate((x_train, x_test)))
     torch.manual_seed(seed)
     net = ViT(cfg.replace(pos_embed=pos_embed)) if model == "ViT" else SmallCNN(in_channels=1, num_classes=10,
                                                                                 widths=(16, 32))
-    fit_kwargs.update(seed=seed, warmup_epochs=min(fit_kwargs["warmup_epochs"], epochs))
+    fit_kwargs.update(seed=seed, warmup_epochs=min(fit_kwargs["warmup_epochs"], epochs), precision=precision)
     history = fit(net, (x_train, y_train), (x_test, y_test), **fit_kwargs, progress=False)
     return history, net
 
@@ -69,35 +75,41 @@ def train_digits(model: str = "ViT", epochs: int = 30, seed: int = 0, pos_embed:
 # ------------------------------ the data-scale experiment: ViT vs CNN on fractal classes
 #
 # One run = one (model, images per class n, seed): the task is rendered once per process
-# (`fractal_task`); the run takes the first n instances of every class, trains for at least
-# MIN_EPOCHS epochs and at least MIN_STEPS optimiser steps (`sweep_epochs`: small sets are not
-# under-trained, large ones see every image MIN_EPOCHS times), and reports the accuracy on the same
-# held-out instances every time.
+# (`fractal_task`); the seed draws the run's n training instances of every class from a pool (so seeds
+# resample the data, not only the weights), the run trains for at least MIN_EPOCHS epochs and at least
+# MIN_STEPS optimiser steps (`sweep_epochs`: small sets are not under-trained, large ones see every image
+# MIN_EPOCHS times), and reports the accuracy on the same held-out instances for every seed.
 
-FRACTAL_TASK = dict(classes=10, image_size=16, test_per_class=100, seed=0)
+# pool_per_class: the training instances of every class that the seeds draw from
+FRACTAL_TASK = dict(classes=10, image_size=16, test_per_class=100, pool_per_class=384, seed=0)
 # The digits recipe's optimiser settings, without the random shifts: the models learn what they
-# need from the training images alone, not from augmentation. fp32 even where bf16 is available,
-# so that every machine trains in the same precision.
-SWEEP_FIT = dict(lr=2e-3, batch_size=64, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1, shift=0,
-                 precision="fp32")
+# need from the training images alone, not from augmentation.
+SWEEP_FIT = dict(lr=2e-3, batch_size=64, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1, shift=0)
 MIN_STEPS, MIN_EPOCHS = 200, 10
 
 
 @functools.lru_cache(maxsize=2)
-def fractal_task(max_per_class: int, classes: int = 10, image_size: int = 16, test_per_class: int = 100,
+def fractal_task(pool_per_class: int = 384, classes: int = 10, image_size: int = 16, test_per_class: int = 100,
                  seed: int = 0):
     """The FractalDB-style task, rendered once per process (cached: do not modify the tensors in place).
 
-    -> (x_train (C * max_per_class, 1, S, S), y_train), (x_test (C * test_per_class, 1, S, S), y_test).
+    -> (x_pool (C * pool_per_class, 1, S, S), y_pool), (x_test (C * test_per_class, 1, S, S), y_test).
     Class c is one iterated function system (`vitlib.fractals.FractalDataset`, no flips); item i is class
-    i % C, instance i // C, so the first C * n training items hold n instances of every class. The
-    test items are the next instances of the same classes, never trained on, whatever n.
+    i % C, instance i // C. The first test_per_class instances of every class are the held-out set, the
+    same for every run; the next pool_per_class are the pool that each run draws its training images from.
     """
-    dataset = FractalDataset(num_classes=classes, images_per_class=max_per_class + test_per_class,
+    dataset = FractalDataset(num_classes=classes, images_per_class=test_per_class + pool_per_class,
                              image_size=image_size, seed=seed)
-    x, y = dataset.tensors()  # (C * (max + test), 1, S, S), (C * (max + test),)
-    cut = classes * max_per_class
-    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+    x, y = dataset.tensors()  # (C * (test + pool), 1, S, S), (C * (test + pool),)
+    cut = classes * test_per_class
+    return (x[cut:], y[cut:]), (x[:cut], y[:cut])
+
+
+def draw_per_class(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """Indices of `per_class` items of every class, drawn at random by `seed`: (C * per_class,), sorted."""
+    gen = torch.Generator().manual_seed(seed)
+    picks = [torch.nonzero(labels == k).flatten() for k in labels.unique()]
+    return torch.cat([idx[torch.randperm(len(idx), generator=gen)[:per_class]] for idx in picks]).sort().values
 
 
 def sweep_model(name: str, classes: int = 10, image_size: int = 16) -> nn.Module:
@@ -120,28 +132,33 @@ def sweep_epochs(train_images: int, batch_size: int = SWEEP_FIT["batch_size"], m
     return max(min_epochs, math.ceil(min_steps / steps_per_epoch))
 
 
-def fractal_run(model: str, per_class: int, seed: int, max_per_class: int = 256, min_steps: int = MIN_STEPS,
-                min_epochs: int = MIN_EPOCHS, **task) -> dict:
-    """Train `model` ("ViT" or "CNN") from scratch on `per_class` instances of each fractal class.
+def fractal_run(model: str, per_class: int, seed: int, min_steps: int = MIN_STEPS, min_epochs: int = MIN_EPOCHS,
+                precision: str = "auto", permute_seed: int | None = None, **task) -> dict:
+    """Train `model` ("ViT" or "CNN") from scratch on `per_class` instances of each fractal class, drawn
+    from the pool by `seed` (which also seeds the weights and the batch order).
 
-    task: FRACTAL_TASK's keys, to change the task. max_per_class fixes the held-out set (the instances
-    after it), so runs with different per_class are tested on the same images.
+    task: FRACTAL_TASK's keys, to change the task. permute_seed: the control task, every image's patches
+    (the ViT's, image_size / 4 px) shuffled by one fixed permutation (`controls.permute_patches`).
     -> {"accuracy": held-out accuracy in [0, 1], "train_accuracy": on the last epoch, "epochs", "steps",
         "seconds": the wall time of the run, with the rendering of the task in a process's first run}.
     """
-    if not 1 <= per_class <= max_per_class:
-        raise ValueError(f"per_class must be between 1 and max_per_class ({max_per_class}), got {per_class}")
     task = {**FRACTAL_TASK, **task}
+    if not 1 <= per_class <= task["pool_per_class"]:
+        raise ValueError(f"per_class must be between 1 and pool_per_class ({task['pool_per_class']}), got {per_class}")
     start = time.perf_counter()
-    (x_train, y_train), test = fractal_task(max_per_class, **task)
-    train = (x_train[: task["classes"] * per_class], y_train[: task["classes"] * per_class])  # n of every class
-    epochs = sweep_epochs(len(train[1]), min_steps=min_steps, min_epochs=min_epochs)
+    (x_pool, y_pool), (x_test, y_test) = fractal_task(**task)
+    keep = draw_per_class(y_pool, per_class, seed)  # [C * per_class]
+    x_train, y_train = x_pool[keep], y_pool[keep]
+    if permute_seed is not None:
+        patch = task["image_size"] // 4
+        x_train, x_test = permute_patches(x_train, patch, permute_seed), permute_patches(x_test, patch, permute_seed)
+    epochs = sweep_epochs(len(y_train), min_steps=min_steps, min_epochs=min_epochs)
     torch.manual_seed(seed)
     net = sweep_model(model, task["classes"], task["image_size"])
-    fit_kwargs = {**SWEEP_FIT, "warmup_epochs": min(SWEEP_FIT["warmup_epochs"], epochs)}
-    history = fit(net, train, None, epochs=epochs, seed=seed, progress=False, **fit_kwargs)
-    return {"accuracy": evaluate(net, test, precision=SWEEP_FIT["precision"]), "train_accuracy": history.train_acc[-1],
-            "epochs": epochs, "steps": epochs * math.ceil(len(train[1]) / SWEEP_FIT["batch_size"]),
+    fit_kwargs = {**SWEEP_FIT, "warmup_epochs": min(SWEEP_FIT["warmup_epochs"], epochs), "precision": precision}
+    history = fit(net, (x_train, y_train), None, epochs=epochs, seed=seed, progress=False, **fit_kwargs)
+    return {"accuracy": evaluate(net, (x_test, y_test), precision=precision), "train_accuracy": history.train_acc[-1],
+            "epochs": epochs, "steps": epochs * math.ceil(len(y_train) / SWEEP_FIT["batch_size"]),
             "seconds": time.perf_counter() - start}
 
 
@@ -165,20 +182,21 @@ class Sweep:
 
 
 def data_scale_sweep(sizes, seeds, models=("ViT", "CNN"), twice_as_long=(), min_steps: int = MIN_STEPS,
-                     min_epochs: int = MIN_EPOCHS, processes: int = 2, **task) -> Sweep:
+                     min_epochs: int = MIN_EPOCHS, processes: int = 2, precision: str = "auto",
+                     permute_seed: int | None = None, **task) -> Sweep:
     """fractal_run for every (model, images per class, seed), in `processes` worker processes of one thread.
 
     twice_as_long: (per_class, seed) pairs to run again, for every model, with 2 * min_steps and
                    2 * min_epochs (the plateau check).
-    task:          FRACTAL_TASK's keys, to change the task.
-    The held-out set is the same for every run (the instances after max(sizes)). The longest runs
+    precision, permute_seed: passed to every fractal_run. task: FRACTAL_TASK's keys, to change the task.
+    The held-out set is the same for every run and every seed. The longest runs
     are handed out first, so that the processes finish together. -> Sweep.
     """
     sizes, seeds, start = list(sizes), list(seeds), time.perf_counter()
     if not sizes or not seeds or any(not isinstance(n, int) or n < 1 for n in sizes):
         raise ValueError(f"sizes must be positive integers (training images per class) and seeds non-empty; "
                          f"got sizes {sizes} and seeds {seeds}")
-    common = dict(max_per_class=max(sizes), **task)
+    common = dict(precision=precision, permute_seed=permute_seed, **task)
     jobs = [dict(model=m, per_class=n, seed=s, min_steps=min_steps, min_epochs=min_epochs, **common)
             for m in models for n in sizes for s in seeds]
     jobs += [dict(model=m, per_class=n, seed=s, min_steps=2 * min_steps, min_epochs=2 * min_epochs, **common)
@@ -231,41 +249,40 @@ def plot_fractal_classes(images, labels, classes: int, per_class: int = 3, title
     return fig
 
 
-def plot_data_scale(sizes, accuracies: dict, ahead: str = "CNN", behind: str = "ViT", title: str | None = None) -> Figure:
+def plot_data_scale(sizes, accuracies: dict, test_images: int = 1000, title: str | None = None) -> Figure:
     """Left: held-out accuracy against training images per class, one line per model (mean ± std over seeds),
-    on an axis from 0 to 100%. Right: the gap, `ahead`'s accuracy minus `behind`'s, in points, one dot per
-    seed and the mean, on an axis from 0.
+    on an axis from 0 to 100%. Right: the same runs as error rates on a log axis, one dot per seed, because
+    near 100% accuracy a small gap in points can be a large ratio of errors.
 
     sizes: (F,) images per class; accuracies: {model: (S, F) in [0, 1]} (a (F,) array counts as one seed).
+    test_images: the size of the held-out set; a run without errors is drawn at half an image's error rate.
     """
     n = np.asarray(sizes, dtype=float)
     accs = {name: np.atleast_2d(np.asarray(a, dtype=float)) for name, a in accuracies.items()}
     for name, a in accs.items():
         if a.shape[1] != len(n):
             raise ValueError(f"{name}: {a.shape[1]} accuracies per seed for {len(n)} sizes; pass (seeds, sizes)")
-    for name in (ahead, behind):
-        if name not in accs:
-            raise ValueError(f"no accuracies for {name!r}; the models are {list(accs)}")
+    floor = 50 / test_images  # half an image, in %
     fig = Figure(figsize=(11, 4.0), layout="constrained")
-    ax_acc, ax_gap = fig.subplots(1, 2)
+    ax_acc, ax_err = fig.subplots(1, 2)
     for i, (name, a) in enumerate(accs.items()):
         color, marker = figures.family_style(name, i)
         seeds = a.shape[0]
         ax_acc.errorbar(n, 100 * a.mean(axis=0), yerr=100 * a.std(axis=0) if seeds > 1 else None, color=color,
                         marker=marker, capsize=3, label=f"{name} (mean ± std of {seeds} seeds)" if seeds > 1 else name)
+        error = np.maximum(100 * (1 - a), floor)  # (S, F) %, no errors drawn at the floor
+        for row in error:
+            ax_err.plot(n, row, marker, color=color, ms=5, alpha=0.5, ls="none")
+        ax_err.plot(n, np.maximum(100 * (1 - a.mean(axis=0)), floor), "-", color=color, marker=marker,
+                    label=f"{name} (mean; dots: seeds)")
     ax_acc.set_ylim(0, 102)
     ax_acc.set(ylabel="held-out accuracy (%)", title="accuracy (axis from 0)")
     ax_acc.legend(fontsize=8, loc="lower right")
-    gap = 100 * (accs[ahead] - accs[behind])  # (S, F) points
-    for row in gap:
-        ax_gap.plot(n, row, ".", color="0.45", ms=7)
-    ax_gap.plot(n, gap.mean(axis=0), "-o", color="tab:red", label=f"mean of {len(gap)} seeds" if len(gap) > 1 else "mean")
-    ax_gap.plot([], [], ".", color="0.45", ms=7, label="one seed")
-    ax_gap.axhline(0, color="k", lw=0.8)
-    ax_gap.set_ylim(min(0.0, float(gap.min()) - 0.5), max(1.0, float(gap.max())) * 1.15)
-    ax_gap.set(ylabel=f"{ahead} minus {behind} (accuracy points)", title=f"how far {ahead} is ahead of {behind}")
-    ax_gap.legend(fontsize=8)
-    for ax in (ax_acc, ax_gap):
+    ax_err.set_yscale("log")
+    ax_err.axhline(floor, color="0.6", ls=":", lw=1, label=f"no errors (drawn at half an image of {test_images:,})")
+    ax_err.set(ylabel="held-out error (%, log axis)", title="the same runs as error rates")
+    ax_err.legend(fontsize=8, loc="upper right")
+    for ax in (ax_acc, ax_err):
         ax.set_xscale("log")
         ax.set_xticks(n, [f"{int(v)}" for v in n])
         ax.minorticks_off()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import matplotlib
@@ -466,6 +467,32 @@ def empty_patches(images, patch_size: int, tolerance: float = 0.05) -> torch.Ten
     lo, hi = x.amin(dim=(1, 2, 3), keepdim=True), x.amax(dim=(1, 2, 3), keepdim=True)
     ink = (x - lo) > tolerance * (hi - lo)  # (B, C, H, W)
     return ~rearrange(ink, "b c (g p) (h q) -> b g h (c p q)", p=patch_size, q=patch_size).any(dim=-1)
+
+
+# ------------------------------ the small ViT of section 1, one per seed
+
+DIGITS_VIT = dict(image_size=32, patch_size=4, in_channels=1, num_classes=10, dim=64, depth=6, heads=8, mlp_dim=128)
+DIGITS_FIT = dict(lr=4e-3, batch_size=64, warmup_epochs=1, label_smoothing=0.1, shift=2)
+
+
+def train_digits_vit(seed: int, epochs: int, precision: str = "auto"):
+    """Section 1's ViT (an 8 x 8 grid of 4 px patches on the 32 px digits, 6 layers x 8 heads, D = 64) trained
+    from the random start of `seed` (which also orders the batches and shifts); the test split is fixed.
+
+    -> (trained model, its untrained start, History), both models in eval mode. Importable, so
+    `vitlib.parallel.run_in_processes` can train one seed per process.
+    """
+    from ..data import load_digits
+    from ..model import ViT, ViTConfig
+    from ..train import fit
+
+    x_train, y_train, x_test, y_test = load_digits(image_size=32, channels=1, seed=0)  # one split for every seed
+    torch.manual_seed(seed)
+    model = ViT(ViTConfig(**DIGITS_VIT))
+    start = copy.deepcopy(model)
+    history = fit(model, (x_train, y_train), (x_test, y_test), epochs=epochs, seed=seed, precision=precision,
+                  progress=False, **DIGITS_FIT)
+    return model.eval(), start.eval(), history
 
 
 # ------------------------------ exercise checkers

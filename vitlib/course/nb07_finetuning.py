@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ..baselines import SmallCNN
-from ..data import load_digits
+from ..data import load_digits, split_indices
 from ..embeddings import resize_pos_embed
 from ..finetune import at_resolution
 from ..model import ViT
@@ -35,45 +35,60 @@ from .exercise import ExerciseError, matches, passed, run_answer
 from .figures import plot_images, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure, pos_similarity_widget
 
-__all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "model_for_run", "load_labelled_digits", "finetune_run", "finetune_runs", "sweep",
+__all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "model_for_run", "digit_splits", "labelled_subset", "load_labelled_digits", "finetune_run",
+           "finetune_runs", "choose_lr", "sweep",
            "plot_finetune_results", "finetune_results_widget", "pos_similarity_widget", "check_resize_pos_embed"]
 
 
 # ------------------------------ the experiment: pretrained vs from scratch on the digits
 #
 # One run = one (init, image size, label budget, seed): build the model (`model_for_run`), take a
-# stratified subset of the digits' training split (`load_digits(train_size=...)`), fine-tune for a
-# fixed number of optimiser steps (so small budgets are not under-trained), report test accuracy
-# on the same 450 test images every time.
+# stratified subset of the digits' training pool (`load_labelled_digits`), fine-tune for a fixed number
+# of optimiser steps (so small budgets are not under-trained), report the accuracy on the same 450 test
+# images for every seed. The seed draws the labelled subset, the random weights, the batch order and the
+# shifts; it never moves an image between training and test.
 
 
 INITS = ("pretrained", "scratch", "cnn")
+VALIDATION_SIZE = 200  # digits carved once from the training split, for choosing the learning rate
 
-# AdamW settings for fine-tuning on the digits; `lr` per init. Measured with the bundled fractal-vit,
-# 32 px, 10 labels per class, 300 steps of 64 images, seeds 0-2 (2 CPU threads, 2026-11-21): pretrained
-# with lr 3e-4 89.8 ± 1.6%, 1e-3 90.6 ± 1.5%, 2e-3 92.1 ± 1.0% (within noise of each other); all labels,
-# 600 steps, lr 1e-3: 99.3%. We keep 1e-3, half the from-scratch rate (2e-3, notebook 05's recipe; 81.9 ±
-# 3.2% and 97.8% there): fine-tuning should adjust the pretrained weights, not overwrite them.
-# Batches of 32 images (2026-12-01): notebook 07 runs 26 trainings in 5 minutes on 2 cores, so every run
-# is short, and a step of 32 images costs 0.6 of a step of 64 (0.20 s against 0.35 s on one core). Seeds
-# 0-2, 172 steps with all labels and 100 with 10 per class: pretrained 92.4 ± 1.3% and 83.3 ± 3.1%, from
-# scratch 78.7 ± 1.7% and 62.0 ± 3.6%, the CNN 80.6 ± 1.5% and 64.9 ± 5.1%.
-FINETUNE_FIT = dict(batch_size=32, weight_decay=0.05, warmup_epochs=1, label_smoothing=0.1,
-                    final_lr_fraction=0.01)
-FINETUNE_LR = {"pretrained": 1e-3, "scratch": 2e-3, "cnn": 2e-3}
+# AdamW settings for fine-tuning on the digits. Warm-up is the same fraction of every run (10% of its
+# epochs), whatever its length. Batches of 32: a step of 32 images costs 0.6 of a step of 64 on one core.
+FINETUNE_FIT = dict(batch_size=32, weight_decay=0.05, label_smoothing=0.1, final_lr_fraction=0.01)
+WARMUP_FRACTION = 0.1
+LEARNING_RATES = (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)  # the grid every arm's rate is chosen from
+# Chosen by `choose_lr` for each arm and budget in the same way: train on the training pool minus the
+# validation digits (seed 0), pick the best validation accuracy of LEARNING_RATES; never the test set.
+# The validation accuracies it measured are in `LR_CHOICE` (fp32, 2-core CPU).
+FINETUNE_LR = {("pretrained", 10): 2e-3, ("scratch", 10): 2e-3, ("cnn", 10): 2e-3,
+               ("pretrained", None): 2e-3, ("scratch", None): 2e-3, ("cnn", None): 2e-3}
+LR_CHOICE: dict = {}
+
+
+def lr_for(init: str, labels_per_class: int | None) -> float:
+    """The chosen learning rate of an arm: FINETUNE_LR's "10 per class" entry for every label budget, its
+    "all labels" (None) entry without one; the "shuffled" control uses the pretrained arm's."""
+    arm = "pretrained" if init == "shuffled" else init
+    return FINETUNE_LR[arm, None if labels_per_class is None else 10]
 
 
 def model_for_run(backbone: ViT, init: str, image_size: int, num_classes: int = 10, seed: int = 0) -> nn.Module:
     """The model of one run: `backbone` at `image_size` with a new zero-initialised head ("pretrained"),
-    the same architecture with fresh random weights ("scratch"), or notebook 05's CNN baseline ("cnn":
-    SmallCNN with widths (16, 32), trained from scratch)."""
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; use one of {INITS}")
+    the same architecture with fresh random weights ("scratch"), notebook 05's CNN baseline ("cnn":
+    SmallCNN with widths (16, 32), trained from scratch), or the control "shuffled": the pretrained
+    weights with each tensor's entries permuted at random (the same numbers, none of the learned structure)."""
+    if init not in INITS + ("shuffled",):
+        raise ValueError(f"unknown init {init!r}; use one of {INITS + ('shuffled',)}")
     if init == "cnn":
         torch.manual_seed(seed)
         return SmallCNN(in_channels=backbone.cfg.in_channels, num_classes=num_classes, widths=(16, 32))
-    if init == "pretrained":
+    if init in ("pretrained", "shuffled"):
         model = at_resolution(backbone, image_size)
+        if init == "shuffled":
+            gen = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.copy_(p.flatten()[torch.randperm(p.numel(), generator=gen)].view_as(p))
         model.reset_head(num_classes)
         return model
     torch.manual_seed(seed)
@@ -81,33 +96,60 @@ def model_for_run(backbone: ViT, init: str, image_size: int, num_classes: int = 
                                     head_hidden_dim=None))
 
 
-def load_labelled_digits(labels_per_class: int | None, image_size: int, seed: int = 0):
-    """The digits at `image_size` with `labels_per_class` training images per class (None: all 1,347).
-    -> x_train (10k, 1, S, S), y_train, x_test (450, 1, S, S), y_test; the test split never changes."""
-    train_size = None if labels_per_class is None else 10 * labels_per_class
-    return load_digits(image_size=image_size, train_size=train_size, seed=seed)
+def digit_splits(image_size: int):
+    """The three fixed splits of the digits at `image_size`, the same for every seed:
+    -> (x_pool, y_pool) 1,147 training images, (x_val, y_val) 200 validation images, (x_test, y_test) 450."""
+    x_train, y_train, x_test, y_test = load_digits(image_size=image_size, seed=0)  # [B, 1, S, S]
+    pool, val = split_indices(y_train, test_fraction=VALIDATION_SIZE / len(y_train), seed=0)
+    return (x_train[pool], y_train[pool]), (x_train[val], y_train[val]), (x_test, y_test)
+
+
+def labelled_subset(labels: torch.Tensor, labels_per_class: int, seed: int) -> torch.Tensor:
+    """Indices of `labels_per_class` images of every class, drawn by `seed`: (10 * labels_per_class,)."""
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for k in labels.unique():
+        of_class = torch.nonzero(labels == k).flatten()
+        if len(of_class) < labels_per_class:
+            raise ValueError(f"class {int(k)} has {len(of_class)} images, fewer than labels_per_class={labels_per_class}")
+        picks.append(of_class[torch.randperm(len(of_class), generator=gen)[:labels_per_class]])
+    return torch.cat(picks).sort().values
+
+
+def load_labelled_digits(labels_per_class: int | None, image_size: int, seed: int = 0, validation: bool = False):
+    """The digits at `image_size` with `labels_per_class` training images per class drawn by `seed` (None: the
+    whole pool of 1,147) -> x_train, y_train, x_eval, y_eval: the fixed 450 test images, or with
+    validation=True the fixed 200 validation images. No seed changes the test or validation images."""
+    (x_pool, y_pool), val, test = digit_splits(image_size)
+    if labels_per_class is not None:
+        keep = labelled_subset(y_pool, labels_per_class, seed)
+        x_pool, y_pool = x_pool[keep], y_pool[keep]
+    return (x_pool, y_pool, *(val if validation else test))
 
 
 def finetune_run(backbone: ViT, init: str, labels_per_class: int | None, image_size: int, seed: int = 0,
-                 steps: int = 300, lr: float | None = None, progress: bool = False, **fit_kwargs):
+                 steps: int = 300, lr: float | None = None, validation: bool = False, progress: bool = False,
+                 **fit_kwargs):
     """Fine-tune (or train from scratch) on a label budget for about `steps` optimiser steps
-    -> (the trained model, its History). The test accuracy is history.test_acc[-1].
+    -> (the trained model, its History). The test accuracy (validation=True: the validation accuracy) is
+    history.test_acc[-1].
 
-    Shifts of up to 2 pixels per 32 (half a digit pixel) are the augmentation at every resolution.
-    The number of epochs is rounded up, so a run takes at least `steps` steps (whole epochs). With all
-    labels the test set is evaluated after every epoch (a learning curve); with a label budget only
-    after the last one (100 images make 4 steps per epoch: evaluating 450 test images after each of
-    20 epochs would cost more than the training).
+    lr: None takes the chosen learning rate, `lr_for(init, labels_per_class)`.
+    Shifts of up to 2 pixels per 32 (half a digit pixel) are the augmentation at every resolution. The
+    number of epochs is rounded up, so a run takes at least `steps` steps (whole epochs); warm-up is
+    WARMUP_FRACTION of them. With all labels the held-out set is evaluated after every epoch (a learning
+    curve); with a label budget only after the last one.
     """
-    x_train, y_train, x_test, y_test = load_labelled_digits(labels_per_class, image_size, seed)
+    x_train, y_train, x_eval, y_eval = load_labelled_digits(labels_per_class, image_size, seed, validation)
     model = model_for_run(backbone, init, image_size, seed=seed)
     kwargs = {**FINETUNE_FIT, "shift": max(1, round(2 * image_size / 32)), **fit_kwargs}
     epochs = max(1, math.ceil(steps / math.ceil(len(y_train) / kwargs["batch_size"])))
-    test = (x_test, y_test) if labels_per_class is None else None
-    history = fit(model, (x_train, y_train), test, epochs=epochs, lr=lr or FINETUNE_LR[init], seed=seed,
-                  progress=progress, **kwargs)
-    if test is None:
-        history.test_acc[-1] = evaluate(model, (x_test, y_test), precision=kwargs.get("precision", "auto"))
+    kwargs.setdefault("warmup_epochs", WARMUP_FRACTION * epochs)
+    held_out = (x_eval, y_eval) if labels_per_class is None else None
+    history = fit(model, (x_train, y_train), held_out, epochs=epochs, lr=lr or lr_for(init, labels_per_class),
+                  seed=seed, progress=progress, **kwargs)
+    if held_out is None:
+        history.test_acc[-1] = evaluate(model, (x_eval, y_eval), precision=kwargs.get("precision", "auto"))
     return model, history
 
 
@@ -143,6 +185,101 @@ def sweep(backbone: ViT, budgets, image_sizes, seeds=(0,), inits=("pretrained", 
     for run, (_, history) in zip(todo, finetune_runs(backbone, todo, processes=processes, **kwargs)):
         results.setdefault((run["init"], run["image_size"], run["labels_per_class"]), []).append(history.test_acc[-1])
     return results
+
+
+def choose_lr(backbone: ViT, inits=INITS, budgets=(10, None), steps=None, lrs=LEARNING_RATES, seed: int = 0,
+              processes: int = 2, **kwargs) -> dict:
+    """Every arm's learning rate, chosen the same way: validation accuracy of each lr in `lrs`, and while an
+    arm's best is the largest rate tried, of twice that rate too (up to 4 more)
+    -> {(init, labels_per_class): {lr: validation accuracy}}. steps: a function labels_per_class -> steps."""
+    found: dict = {}
+
+    def run(todo):
+        runs = [dict(init=init, labels_per_class=b, image_size=backbone.cfg.image_size, seed=seed, lr=lr,
+                     steps=steps(b), validation=True) for init, b, lr in todo]
+        for job, (_, history) in zip(runs, finetune_runs(backbone, runs, processes=processes, **kwargs)):
+            found.setdefault((job["init"], job["labels_per_class"]), {})[job["lr"]] = history.test_acc[-1]
+
+    run([(init, b, lr) for init in inits for b in budgets for lr in lrs])
+    for _ in range(4):
+        at_edge = [key for key, by_lr in found.items() if max(by_lr, key=by_lr.get) == max(by_lr)]
+        if not at_edge:
+            break
+        run([(init, b, 2 * max(found[init, b])) for init, b in at_edge])
+    return found
+
+
+# ------------------------------ baselines and ablations that need no training
+
+
+def frozen_features(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The frozen representation of a ViT (the [class] token after the final LayerNorm): (B, C, H, W) -> (B, D)."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model.forward_features(images[i:i + batch_size])[0] for i in range(0, len(images), batch_size)])
+
+
+def few_shot_linear(train_features, y_train, test_features, y_test, l2: float = 1.0) -> float:
+    """The paper's few-shot linear evaluation (Section 4.1): regularised least squares from frozen features to
+    {-1, 1}^K targets, solved in closed form (scikit-learn's RidgeClassifier), -> test accuracy."""
+    from sklearn.linear_model import RidgeClassifier
+
+    clf = RidgeClassifier(alpha=l2).fit(np.asarray(train_features), np.asarray(y_train))
+    return float((clf.predict(np.asarray(test_features)) == np.asarray(y_test)).mean())
+
+
+def nearest_neighbour(x_train, y_train, x_test, y_test) -> float:
+    """1-nearest-neighbour on raw pixels (Euclidean), -> test accuracy: the floor any learned model should beat."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    flat = lambda x: np.asarray(x).reshape(len(x), -1)  # noqa: E731  (B, C, H, W) -> (B, C*H*W)
+    return float((KNeighborsClassifier(1).fit(flat(x_train), np.asarray(y_train)).predict(flat(x_test))
+                  == np.asarray(y_test)).mean())
+
+
+def heldout_fractals(recipe: dict, count: int = 500, image_size: int | None = None):
+    """`count` held-out images of a pretraining recipe's formula classes (instances it never trained on),
+    rendered at the recipe's size and upsampled bilinearly to `image_size` -> x (count, 1, S, S), y (count,)."""
+    from ..fractals import FractalDataset
+
+    c, n = recipe["classes"], recipe["images_per_class"]
+    dataset = FractalDataset(num_classes=c, images_per_class=n + recipe["heldout_per_class"],
+                             image_size=recipe["image_size"], seed=recipe["seed"], flip=recipe["flip"])
+    items = [dataset[i] for i in range(c * n, c * n + count)]  # item i: class i % c, instance i // c
+    x, y = torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+    if image_size is not None and image_size != recipe["image_size"]:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return x, y
+
+
+def resized_tables(pos_embed: torch.Tensor, new_grid: int, seed: int = 0) -> dict:
+    """Ways to give a pretrained E_pos (1, 1 + G*G, D) the 1 + G'*G' rows of a larger grid -> {name: table}.
+
+    "2D bilinear": the paper's 2D interpolation (vitlib's resize_pos_embed); "2D nearest": the same grid,
+    nearest neighbour; "1D linear": the rows as a 1D sequence stretched to G'*G' (ignores the 2D layout);
+    "zero-padded": the old rows first, zeros after; "rows shuffled": 2D bilinear, then the patch rows
+    permuted; "no E_pos": all zeros.
+    """
+    cls_row, patches = pos_embed[:, :1], pos_embed[:, 1:]  # [1, 1, D], [1, G*G, D]
+    n_new = new_grid * new_grid
+    line = F.interpolate(rearrange(patches, "1 n d -> 1 d n"), size=n_new, mode="linear", align_corners=True)
+    padded = torch.cat([patches, patches.new_zeros(1, n_new - patches.shape[1], patches.shape[2])], dim=1)
+    bilinear = resize_pos_embed(pos_embed, new_grid)
+    perm = torch.randperm(n_new, generator=torch.Generator().manual_seed(seed))
+    return {"2D bilinear": bilinear,
+            "2D nearest": resize_pos_embed(pos_embed, new_grid, mode="nearest", align_corners=None),
+            "1D linear": torch.cat([cls_row, rearrange(line, "1 d n -> 1 n d")], dim=1),
+            "zero-padded": torch.cat([cls_row, padded], dim=1),
+            "rows shuffled": torch.cat([cls_row, bilinear[:, 1:][:, perm]], dim=1),
+            "no E_pos": torch.zeros_like(bilinear)}
+
+
+def accuracy_with_table(backbone: ViT, table: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy of `backbone`'s own pretraining head at the images' resolution with `table` as its E_pos."""
+    model = at_resolution(backbone, images.shape[-1])
+    with torch.no_grad():
+        model.pos_embed.pos_embed.copy_(table)
+        return float((model.eval()(images).argmax(dim=1) == labels).float().mean())
 
 
 # ------------------------------ drawings

@@ -21,6 +21,7 @@ from ..hybrid import CNNStemEmbedding, hybrid_vit
 from ..model import ViT
 from ..train import History, digits_vit_recipe, fit
 from . import figures
+from .controls import permute_patches
 from .exercise import ExerciseError, distinct_images, name_the_mistake, passed, run_answer
 from .ui import SliderFigure
 
@@ -52,18 +53,23 @@ def build_model(family: str, **sizes) -> torch.nn.Module:
     return ViT(cfg) if family == "ViT" else hybrid_vit(cfg, stem_widths=tuple(sizes["stem_widths"]))
 
 
-def train_model(family: str, sizes: dict, epochs: int, train_size: float | None = None, seed: int = 0) -> History:
+def train_model(family: str, sizes: dict, epochs: int, train_size: float | None = None, seed: int = 0,
+                precision: str = "auto", permute_seed: int | None = None) -> History:
     """torch.manual_seed(seed), build_model(family, **sizes), and fit it on the digits with notebook 05's
     recipe for `epochs` epochs (warm-up min(2, epochs)) -> its History (test accuracy after every epoch).
 
-    train_size: a fraction of the training images (quick mode) or None for all 1,347. A top-level
-    function, so that vitlib.parallel.run_in_processes can train several models side by side.
+    train_size: a fraction of the training images (quick mode) or None for all 1,347; the test images are
+    the same 450 for every seed. permute_seed: the control task, every image's 8 x 8 patches shuffled by
+    one fixed permutation (`vitlib.course.controls.permute_patches`). A top-level function, so that
+    vitlib.parallel.run_in_processes can train several models side by side.
     """
-    data_kwargs, _, fit_kwargs = digits_vit_recipe()
+    data_kwargs, cfg, fit_kwargs = digits_vit_recipe()
     x_train, y_train, x_test, y_test = load_digits(**data_kwargs, train_size=train_size)
+    if permute_seed is not None:
+        x_train, x_test = (permute_patches(x, cfg.patch_size, seed=permute_seed) for x in (x_train, x_test))
     torch.manual_seed(seed)
     model = build_model(family, **sizes)
-    fit_kwargs.update(epochs=epochs, warmup_epochs=min(2, epochs), seed=seed)
+    fit_kwargs.update(epochs=epochs, warmup_epochs=min(2, epochs), seed=seed, precision=precision)
     return fit(model, (x_train, y_train), (x_test, y_test), **fit_kwargs, progress=False)
 
 
