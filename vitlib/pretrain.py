@@ -45,7 +45,7 @@ import torch
 from .checkpoints import save
 from .fractals import FractalDataset
 from .distributed import finish, processes
-from .files import file_digest
+from .files import file_digest, write_atomic
 from .locality import seed_locality
 from .model import ViT, ViTConfig
 from .train import PRECISIONS, fit
@@ -191,15 +191,8 @@ def _write_outputs(model, history, recipe: dict, out: Path, command: str | None,
         "date": time.strftime("%Y-%m-%d"),
     }
     manifest_path = out / f"{recipe['name']}.json"
-    _write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    write_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")  # never half a manifest
     return manifest
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary file next to `path`, then rename it over `path`: never half a manifest."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

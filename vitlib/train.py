@@ -1,4 +1,4 @@
-"""One readable training loop, its schedule, metrics and checkpoints.
+"""One readable training loop, its schedule and metrics.
 
     history = fit(model, (x_train, y_train), (x_test, y_test), epochs=10, lr=1e-3)
     acc = evaluate(model, (x_test, y_test))          # accuracy in [0, 1]
@@ -40,9 +40,8 @@ from . import distributed
 from . import resume as resuming
 from .augment import augment, augment_share, random_shift
 from .augment import cutmix as cutmix_batch
-from .checkpoints import FORMAT
+from . import checkpoints
 from .distributed import Processes, shard, sum_across
-from .files import read_secure, write_atomic
 from .model import ViTConfig
 from .precision import PRECISIONS, autocast, autocast_dtype, cpu_supports_bf16, pick_device
 from .validate import check_float, check_int, check_labels, check_model, check_number, check_numbers, check_tensor
@@ -60,8 +59,6 @@ __all__ = [
     "cpu_supports_bf16",
     "PRECISIONS",
     "autocast_dtype",
-    "save_checkpoint",
-    "load_checkpoint",
     "digits_vit_recipe",
 ]
 
@@ -261,60 +258,6 @@ def classification_report(model: nn.Module, data, class_names: list[str] | None 
     }
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def _model_config(model: nn.Module) -> dict:
-    """The model's config as a plain dict (ViTConfig.to_dict(), a dataclass, or a dict), or {}."""
-    cfg = getattr(model, "cfg", None)
-    if hasattr(cfg, "to_dict"):
-        return cfg.to_dict()
-    if dataclasses.is_dataclass(cfg):
-        return dataclasses.asdict(cfg)
-    return dict(cfg) if isinstance(cfg, dict) else {}
-
-
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History | None = None,
-                    training: dict | None = None, **meta) -> Path:
-    """Write a vitlib checkpoint (the format of vitlib.checkpoints.save, so checkpoints.load reads
-    the ViTs among them) atomically: a crash or Ctrl-C mid-save never leaves a half-written file.
-
-    -> path. The file holds {"format", "config": the model's config, "state_dict": the weights,
-    "meta": {"model_class", "history", **meta}}, and, if given, "training": what a resumed fit
-    needs besides the weights (optimiser, schedule position, random-number generators).
-    """
-    payload = {
-        "format": FORMAT,
-        "config": _model_config(model),
-        "meta": {"model_class": type(model).__name__,
-                 "history": history.to_dict() if history is not None else None, **meta},
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    if training is not None:
-        payload["training"] = training
-    return write_atomic(payload, path)
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map_location="cpu") -> dict:
-    """Read a checkpoint written by save_checkpoint (or checkpoints.save), safely: torch.load with
-    weights_only=True. If `model` is given, its weights are loaded (strictly).
-
-    -> {"format", "config", "state_dict", "meta", ["training"]}, with meta["history"] a History.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train with fit(..., checkpoint_dir=...) to write one")
-    payload = read_secure(path, map_location)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a vitlib checkpoint ({FORMAT}); write one with save_checkpoint "
-                         "or vitlib.checkpoints.save")
-    if model is not None:
-        model.load_state_dict(payload["state_dict"])
-    if payload["meta"].get("history") is not None:
-        payload["meta"]["history"] = History.from_dict(payload["meta"]["history"])
-    return payload
-
-
 # ----------------------------------------------------------------------------- the training loop
 
 
@@ -460,7 +403,7 @@ def fit(
     steps_per_epoch = math.ceil(n_train / batch_size)
     total_steps, warmup_steps = epochs * steps_per_epoch, round(warmup_epochs * steps_per_epoch)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    recipe = dict(model_class=type(model).__name__, model_config=_model_config(model), train_images=n_train,
+    recipe = dict(model_class=type(model).__name__, model_config=checkpoints.model_config(model), train_images=n_train,
                   epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
                   final_lr_fraction=final_lr_fraction, label_smoothing=label_smoothing, shift=shift, flip=flip,
                   cutmix=cutmix, grad_clip=grad_clip, seed=seed, precision=precision, **(checkpoint_meta or {}))
@@ -482,7 +425,7 @@ def fit(
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
     def checkpoint(name: str, **meta) -> None:
-        save_checkpoint(checkpoint_dir / name, model, history, recipe=recipe, **meta)
+        checkpoints.save(model, checkpoint_dir / name, history=history.to_dict(), recipe=recipe, **meta)
 
     bar = tqdm(total=total_steps, initial=step, disable=not (progress and procs.is_main), unit="step", desc="training")
     steps_since_checkpoint = 0

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from vitlib import checkpoints, pretrain, resume
-from vitlib.files import DownloadError, read_secure
+from vitlib.files import DownloadError
 from vitlib.model import ViT, ViTConfig
 
 from layouts import google_arrays, google_forward  # tests/core/layouts.py
@@ -47,7 +47,7 @@ def test_pretrain_writes_checkpoint_and_manifest(tiny_run):
 
 def test_pretrain_stores_fp16_and_loads_as_fp32(tiny_run):
     out, _ = tiny_run
-    raw = read_secure(out / "tiny.pt")
+    raw = checkpoints.read_checkpoint(out / "tiny.pt")
     assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
     model, meta = checkpoints.load(out / "tiny.pt", return_meta=True)
     assert next(model.parameters()).dtype == torch.float32 and meta["recipe"]["classes"] == 4

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from vitlib import ViT, ViTConfig, checkpoints
-from vitlib.train import fit, load_checkpoint
+from vitlib.checkpoints import read_checkpoint
+from vitlib.train import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -56,13 +57,17 @@ def test_fit_checkpoints_load_with_checkpoints_load(tmp_path, data):
         loaded, meta = checkpoints.load(tmp_path / name, return_meta=True)
         assert loaded.cfg == model.cfg and meta["epoch"] == 1 and meta["recipe"]["lr"] == 3e-3
         assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
-    assert "training" in load_checkpoint(tmp_path / "last.pt") and "training" not in load_checkpoint(tmp_path / "best.pt")
+    assert "training" in read_checkpoint(tmp_path / "last.pt") and "training" not in read_checkpoint(tmp_path / "best.pt")
 
 
-def test_load_checkpoint_refuses_another_format(tmp_path):
-    torch.save({"model": {}}, tmp_path / "bare.pt")
+def test_resume_refuses_another_format_and_a_file_without_training_state(tmp_path, data):
+    train, _ = data
+    torch.save({"model": {}}, tmp_path / "last.pt")
     with pytest.raises(ValueError, match="not a vitlib checkpoint"):
-        load_checkpoint(tmp_path / "bare.pt")
+        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
+    checkpoints.save(tiny_vit(), tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="holds no training state to resume from"):
+        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
 
 
 def test_resume_needs_a_folder_and_starts_afresh_without_last_pt(tmp_path, data, capsys):

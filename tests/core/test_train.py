@@ -13,7 +13,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from vitlib import ViT, ViTConfig  # noqa: E402
+from vitlib import checkpoints  # noqa: E402
 from vitlib import precision as precision_module  # noqa: E402
+from vitlib.checkpoints import read_checkpoint  # noqa: E402
 from vitlib.data import FractalDataset, load_digits  # noqa: E402
 from vitlib.train import (  # noqa: E402
     History,
@@ -24,12 +26,10 @@ from vitlib.train import (  # noqa: E402
     digits_vit_recipe,
     evaluate,
     fit,
-    load_checkpoint,
     lr_at,
     pick_device,
     predict,
     random_shift,
-    save_checkpoint,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -245,48 +245,29 @@ def test_classification_report_matches_sklearn(trained, digits):
         classification_report(model, (x, y), class_names=["a", "b"])
 
 
-def test_checkpoint_round_trip(tmp_path, trained, digits):
-    model, history = trained
-    path = save_checkpoint(tmp_path / "ckpt" / "model.pt", model, history, epoch=10)
-    assert sorted(os.listdir(tmp_path / "ckpt")) == ["model.pt"]  # no temp file left
-    state = load_checkpoint(path)
-    assert state["config"] == model.cfg.to_dict() and state["meta"]["model_class"] == "ViT"
-    assert state["meta"]["epoch"] == 10 and state["meta"]["history"] == history
-    fresh = ViT(ViTConfig(**state["config"]))
-    load_checkpoint(path, fresh)
-    x = digits[1][0][:8]
-    model.eval()
+def test_fit_writes_vitlib_checkpoints_with_the_history(tmp_path, digits):
+    train, test = digits
+    model = tiny_vit()
+    history = fit(model, (train[0][:128], train[1][:128]), test, epochs=2, checkpoint_dir=tmp_path, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]  # no temp file left
+    state = read_checkpoint(tmp_path / "last.pt")
+    assert state["config"] == model.cfg.to_dict() and state["model_class"] == "ViT"
+    assert state["meta"]["epoch"] == 2 and History.from_dict(state["meta"]["history"]) == history
+    fresh = checkpoints.load(tmp_path / "last.pt")
+    x = test[0][:8]
     with torch.no_grad():
-        assert torch.equal(fresh(x), model(x))
-    with pytest.raises(FileNotFoundError, match="checkpoint_dir"):
-        load_checkpoint(tmp_path / "nope.pt")
+        assert torch.equal(fresh.eval()(x), model.eval()(x))
 
 
-def test_checkpoint_load_is_weights_only(tmp_path, monkeypatch):
+def test_checkpoint_of_any_module_is_read_weights_only(tmp_path, monkeypatch):
     calls = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
-    save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2))
-    load_checkpoint(tmp_path / "m.pt")
+    checkpoints.save(nn.Linear(2, 2), tmp_path / "m.pt")
+    assert read_checkpoint(tmp_path / "m.pt")["model_class"] == "Linear"
     assert calls and calls[0]["weights_only"] is True
-
-
-def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
-    path = tmp_path / "last.pt"
-    old = nn.Linear(3, 3)
-    save_checkpoint(path, old)
-
-    def failing_save(obj, f, *args, **kwargs):
-        f.write(b"half a checkpoint")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, nn.Linear(3, 3))
-    monkeypatch.undo()
-    assert os.listdir(tmp_path) == ["last.pt"]  # the temp file is gone
-    state = load_checkpoint(path)  # and the previous checkpoint is intact
-    assert torch.equal(state["state_dict"]["weight"], old.weight.detach())
+    with pytest.raises(ValueError, match="holds a Linear, which load cannot rebuild.*load_state_dict"):
+        checkpoints.load(tmp_path / "m.pt")
 
 
 # ----------------------------------------------------------------------------- Ctrl-C
@@ -304,11 +285,11 @@ def test_ctrl_c_from_a_callback_keeps_checkpoints_and_history(tmp_path, digits):
     history = fit(model, small, test, epochs=5, checkpoint_dir=tmp_path, progress=False, on_epoch_end=stop_at_epoch_2)
     assert history.interrupted and history.epochs == 2
     assert sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]  # epoch 2 had ended: nothing else to keep
-    last = load_checkpoint(tmp_path / "last.pt")
-    assert last["meta"]["epoch"] == 2 and last["meta"]["history"].epochs == 2
-    best = load_checkpoint(tmp_path / "best.pt")
+    last = read_checkpoint(tmp_path / "last.pt")
+    assert last["meta"]["epoch"] == 2 and len(last["meta"]["history"]["train_loss"]) == 2
+    best = read_checkpoint(tmp_path / "best.pt")
     assert best["meta"]["epoch"] == 1 + int(np.argmax(history.test_acc))
-    assert best["meta"]["history"].test_acc[-1] == max(history.test_acc)
+    assert best["meta"]["history"]["test_acc"][-1] == max(history.test_acc)
 
 
 class InterruptAfter(nn.Module):
@@ -333,8 +314,8 @@ def test_ctrl_c_mid_epoch_keeps_best_and_last(tmp_path, digits):
     model = InterruptAfter(tiny_vit(), n=4)
     history = fit(model, small, test, epochs=5, checkpoint_dir=tmp_path, progress=True)
     assert history.interrupted and history.epochs == 1
-    best, last = load_checkpoint(tmp_path / "best.pt"), load_checkpoint(tmp_path / "last.pt")
-    stopped = load_checkpoint(tmp_path / "interrupted.pt")
+    best, last = read_checkpoint(tmp_path / "best.pt"), read_checkpoint(tmp_path / "last.pt")
+    stopped = read_checkpoint(tmp_path / "interrupted.pt")
     assert best["meta"]["epoch"] == last["meta"]["epoch"] == 1 and "training" in last  # last.pt: resumable
     assert stopped["meta"]["interrupted"] and stopped["meta"]["epoch"] == 1
     # interrupted.pt holds the weights as they were when Ctrl-C came (one step after epoch 1)
