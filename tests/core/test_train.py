@@ -112,6 +112,45 @@ def test_same_seed_same_history(digits):
     assert a.train_loss != c.train_loss
 
 
+def reference_fit(model, x, y, epochs, lr, batch_size, weight_decay, warmup_epochs, label_smoothing, seed):
+    """fit written out straight (one process, fp32, no augmentation, no test data): the training fit must keep."""
+    torch.manual_seed(seed)  # dropout and drop-path
+    order_generator = torch.Generator().manual_seed(seed)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "token" not in n and "pos_embed" not in n]
+    rest = [p for p in model.parameters() if all(p is not q for q in decay)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                   {"params": rest, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999))
+    steps_per_epoch = math.ceil(len(x) / batch_size)
+    total, warmup, step, losses = epochs * steps_per_epoch, warmup_epochs * steps_per_epoch, 0, []
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=order_generator)
+        for start in range(0, len(x), batch_size):
+            index = order[start : start + batch_size]
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total, lr, warmup)
+            loss = nn.functional.cross_entropy(model(x[index]).float(), y[index], label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+    return losses
+
+
+def test_fit_trains_exactly_as_the_loop_written_out(digits):
+    """fit's parts (set-up, step, evaluation, checkpoints) add nothing to the training: the same weights, bit for bit."""
+    x, y = digits[0][0][:100], digits[0][1][:100]
+    settings = dict(epochs=2, lr=2e-3, batch_size=32, weight_decay=0.05, warmup_epochs=1, label_smoothing=0.1, seed=4)
+    model, expected = tiny_vit(dropout=0.1, drop_path=0.1), tiny_vit(dropout=0.1, drop_path=0.1)
+    history = fit(model, (x, y), precision="fp32", progress=False, **settings)
+    losses = reference_fit(expected, x, y, **settings)
+    for (name, a), b in zip(model.state_dict().items(), expected.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert history.train_loss[-1] == pytest.approx(sum(losses[-4:-1]) * 32 / 100 + losses[-1] * 4 / 100)
+
+
 def test_fit_with_cutmix_trains_and_cutmix_0_changes_nothing():
     x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = torch.arange(24) % 3
