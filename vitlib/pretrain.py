@@ -10,6 +10,7 @@ position) transfers to real images; notebook 07 measures how much, on the digits
     python -m vitlib.pretrain --epochs 2 --out runs/try --classes 10   # a quick try
     python -m vitlib.pretrain --resume              # continue from runs/fractal-vit-run/last.pt
     python -m vitlib.pretrain --cutmix 0.5 --out runs/cutmix   # CutMix on half the batches
+    python -m vitlib.pretrain --layer-decay 0.75    # layer-wise lr decay, as fit(layer_decay=0.75)
     torchrun --standalone --nproc_per_node=2 -m vitlib.pretrain   # the same training on 2 processes
 
 To bundle a checkpoint with the package, copy <name>.pt and <name>.json into data/ (or pass --out data).
@@ -72,6 +73,7 @@ RECIPE = dict(
     label_smoothing=0.1,
     shift=2,
     cutmix=0.0,  # the probability of CutMix per batch (vitlib.augment.cutmix); manifests without it had 0.0
+    layer_decay=None,  # layer-wise lr decay in (0, 1] (fit(layer_decay=...)); None: off, as in manifests without it
     init="standard",  # "locality": a locality-seeded start (vitlib.locality.seed_locality), not the paper's
     flip=False,  # True mirrors half the images left-right (FractalDB): position embeddings then learn the mirror
     seed=0,
@@ -157,6 +159,7 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
     history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                   weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
                   label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], cutmix=recipe["cutmix"],
+                  layer_decay=recipe["layer_decay"],
                   seed=recipe["seed"], precision=recipe["precision"], checkpoint_dir=run_dir, resume=resume,
                   checkpoint_meta={"pretrain_recipe": recipe}, progress=progress)
     if history.interrupted:
@@ -205,6 +208,10 @@ def main(argv: list[str] | None = None) -> dict:
         elif key == "precision":
             parser.add_argument("--precision", choices=PRECISIONS, default=value,
                                 help="fp32: exactly comparable runs; auto: bf16 where the hardware computes it")
+        elif key == "layer_decay":
+            parser.add_argument("--layer-decay", type=float, default=value,
+                                help="layer-wise learning-rate decay in (0, 1]: layer i of L trains at lr * "
+                                     "decay^(L+1-i) (fit(layer_decay=...)); default: off")
         elif isinstance(value, bool):
             parser.add_argument("--" + key.replace("_", "-"), action=argparse.BooleanOptionalAction, default=value)
         else:

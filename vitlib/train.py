@@ -45,7 +45,8 @@ from .augment import augment, augment_share, random_shift
 from .augment import cutmix as cutmix_batch
 from .batches import batches, check_data, fetch, global_batches, num_items, share_of
 from .distributed import Processes, shard, sum_across
-from .model import ViTConfig
+from .finetune import param_groups_lrd, weight_decay_applies
+from .model import ViT, ViTConfig
 from .precision import PRECISIONS, autocast, autocast_dtype, cpu_supports_bf16, pick_device
 from .validate import check_int, check_labels, check_model, check_number, check_numbers
 
@@ -208,7 +209,7 @@ def classification_report(model: nn.Module, data, class_names: list[str] | None 
 
 
 def _check_fit_args(model, train, test, epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction,
-                    label_smoothing, shift, cutmix, grad_clip, precision, resume, checkpoint_dir) -> None:
+                    label_smoothing, shift, cutmix, grad_clip, precision, resume, checkpoint_dir, layer_decay) -> None:
     """TypeError or ValueError, naming the argument and a fix, for anything fit cannot train with."""
     check_model(model)
     check_data(train, "train")
@@ -238,6 +239,12 @@ def _check_fit_args(model, train, test, epochs, lr, batch_size, weight_decay, wa
     if not 0 <= cutmix <= 1:
         raise ValueError(f"cutmix (the probability of CutMix per batch) must be in [0, 1], got {cutmix!r}; 0 is off")
     check_number(grad_clip, "grad_clip", above=0, allow_none=True)  # 0 would zero every gradient
+    check_number(layer_decay, "layer_decay", allow_none=True)
+    if layer_decay is not None and not 0 < layer_decay <= 1:
+        raise ValueError(f"layer_decay must be in (0, 1] (or None: off), got {layer_decay!r}; 0.75 is usual")
+    if layer_decay is not None and not isinstance(model, ViT):
+        raise ValueError(f"layer_decay needs a ViT (its layers: embeddings, blocks, head), got a "
+                         f"{type(model).__name__}; train it with layer_decay=None")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if resume and checkpoint_dir is None:
@@ -263,7 +270,8 @@ class _Run:
             print(*args)
 
 
-def _start(model: nn.Module, lr: float, weight_decay: float, seed: int, precision: str, device) -> _Run:
+def _start(model: nn.Module, lr: float, weight_decay: float, layer_decay: float | None, seed: int, precision: str,
+           device) -> _Run:
     """Processes, seeds, device, precision and the optimiser, in this order (a resume restores the same)."""
     procs, device = distributed.setup(pick_device(device))
     torch.manual_seed(seed + procs.rank)  # dropout and drop-path draw from the global generator
@@ -271,19 +279,20 @@ def _start(model: nn.Module, lr: float, weight_decay: float, seed: int, precisio
     model.to(device)
     dtype = autocast_dtype(device, precision)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    return _Run(model, _optimizer(model, lr, weight_decay), scaler, generator, procs, device, dtype)
+    return _Run(model, _optimizer(model, lr, weight_decay, layer_decay), scaler, generator, procs, device, dtype)
 
 
-def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters, in two groups: weight decay on weight matrices and conv
-    kernels only; not on biases, norms, tokens, E_pos. Each group's "lr_scale" is the factor the
-    schedule's learning rate is multiplied by for it (`_set_lr`): 1 here."""
+def _optimizer(model: nn.Module, lr: float, weight_decay: float, layer_decay: float | None) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, weight decay where `weight_decay_applies`. Each group's
+    "lr_scale" is the factor the schedule's learning rate is multiplied by for it (`_set_lr`): 1 for
+    both groups without layer_decay; with it, layer i of a depth-L ViT gets layer_decay^(L+1-i)
+    (`param_groups_lrd`: the head 1, the patch embedding layer_decay^(L+1))."""
+    if layer_decay is not None:
+        return torch.optim.AdamW(param_groups_lrd(model, lr, layer_decay, weight_decay), lr=lr, betas=(0.9, 0.999))
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        skip = p.ndim < 2 or "pos_embed" in name or "token" in name
-        (no_decay if skip else decay).append(p)
+        if p.requires_grad:
+            (decay if weight_decay_applies(name, p) else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
               {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}]
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999))
@@ -406,6 +415,7 @@ def fit(
     shift: int = 0,
     flip: bool = False,
     cutmix: float = 0.0,
+    layer_decay: float | None = None,
     grad_clip: float | None = 1.0,
     seed: int = 0,
     precision: str = "auto",
@@ -429,6 +439,10 @@ def fit(
                      loss (and train_loss) is cross-entropy against the soft targets, train_acc counts
                      argmax == the image's own label, and K is the model's output width, measured once by
                      running one training image through the model (eval mode, no gradients).
+    layer_decay:     layer-wise learning-rate decay (BEiT, MAE; for fine-tuning a ViT): with a value in
+                     (0, 1], layer i of L gets the schedule's lr times layer_decay^(L+1-i)
+                     (`vitlib.finetune.param_groups_lrd`: the head the full lr, each layer below a factor
+                     layer_decay less). None (default): one lr for all. History.lr is the head's.
     grad_clip:       clip the global gradient norm (the paper clips at 1); None to switch off.
     precision:       "auto" (mixed precision where the hardware computes it natively, see autocast_dtype),
                      "fp32" (exactly comparable runs), "bf16" or "fp16" (with a GradScaler).
@@ -463,8 +477,8 @@ def fit(
     from tqdm.auto import tqdm
 
     _check_fit_args(model, train, test, epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction,
-                    label_smoothing, shift, cutmix, grad_clip, precision, resume, checkpoint_dir)
-    run = _start(model, lr, weight_decay, seed, precision, device)
+                    label_smoothing, shift, cutmix, grad_clip, precision, resume, checkpoint_dir, layer_decay)
+    run = _start(model, lr, weight_decay, layer_decay, seed, precision, device)
     n_train = num_items(train)
     steps_per_epoch = math.ceil(n_train / batch_size)
     total_steps, warmup_steps = epochs * steps_per_epoch, round(warmup_epochs * steps_per_epoch)
@@ -472,7 +486,8 @@ def fit(
     recipe = dict(model_class=type(model).__name__, model_config=checkpoints.model_config(model), train_images=n_train,
                   epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
                   final_lr_fraction=final_lr_fraction, label_smoothing=label_smoothing, shift=shift, flip=flip,
-                  cutmix=cutmix, grad_clip=grad_clip, seed=seed, precision=precision, **(checkpoint_meta or {}))
+                  cutmix=cutmix, layer_decay=layer_decay, grad_clip=grad_clip, seed=seed, precision=precision,
+                  **(checkpoint_meta or {}))
     num_classes = _output_width(model, train, run.device, run.dtype) if cutmix else None  # K of CutMix's targets
 
     history, step, best, first_epoch = History(), 0, -math.inf, 1

@@ -45,6 +45,15 @@ def test_pretrain_writes_checkpoint_and_manifest(tiny_run):
     assert (out / "tiny-run" / "best.pt").is_file()  # per-epoch checkpoints: an interrupted run keeps them
 
 
+def test_pretrain_takes_fits_layer_decay(tmp_path):
+    torch.set_num_threads(1)
+    manifest = pretrain.main(TINY + ["--epochs", "1", "--layer-decay", "0.5", "--out", str(tmp_path), "--name", "lrd"])
+    assert manifest["recipe"]["layer_decay"] == 0.5 and "--layer-decay 0.5" in manifest["command"]
+    last = checkpoints.read_checkpoint(tmp_path / "lrd-run" / "last.pt")
+    scales = sorted({g["lr_scale"] for g in last["training"]["optimizer"]["param_groups"]})
+    assert scales == [0.25, 0.5, 1.0]  # depth 1: embeddings 0.5^2, the block 0.5, the head 1
+
+
 def test_pretrain_stores_fp16_and_loads_as_fp32(tiny_run):
     out, _ = tiny_run
     raw = checkpoints.read_checkpoint(out / "tiny.pt")

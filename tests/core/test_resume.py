@@ -49,6 +49,19 @@ def test_resume_after_ctrl_c_gives_the_weights_of_a_straight_run(tmp_path, data)
     assert resumed.epochs == 3 and not resumed.interrupted
 
 
+def test_resume_with_layer_decay_keeps_each_groups_scale(tmp_path, data):
+    train, test = data
+    settings = {**SETTINGS, "layer_decay": 0.5}
+    straight = tiny_vit()
+    fit(straight, train, test, **settings)
+    fit(tiny_vit(), train, test, checkpoint_dir=tmp_path, on_epoch_end=stop_after_epoch_1, **settings)
+    resumed = tiny_vit()
+    fit(resumed, train, test, checkpoint_dir=tmp_path, resume=True, **settings)
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()))
+    with pytest.raises(ValueError, match="layer_decay: 0.5 in the checkpoint, None now"):
+        fit(tiny_vit(), train, test, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
+
+
 def test_fit_checkpoints_load_with_checkpoints_load(tmp_path, data):
     train, test = data
     model = tiny_vit()

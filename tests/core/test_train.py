@@ -151,6 +151,35 @@ def test_fit_trains_exactly_as_the_loop_written_out(digits):
     assert history.train_loss[-1] == pytest.approx(sum(losses[-4:-1]) * 32 / 100 + losses[-1] * 4 / 100)
 
 
+def test_layer_decay_scales_each_layers_lr_and_1_changes_nothing():
+    """fit(layer_decay=d) multiplies the schedule by each group's own scale d^(L+1-i) (param_groups_lrd):
+    with depth 2 and d = 0.1 the patch embedding (layer 0) moves 0.1^3, a thousandth, as far as the head,
+    relative to layer_decay=1; layer_decay=1 trains bit for bit as without it."""
+    x, y = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 3
+    settings = dict(epochs=1, lr=1e-3, batch_size=8, warmup_epochs=0, precision="fp32", progress=False)
+
+    def trained(layer_decay):
+        model = tiny_vit(num_classes=3, dim=16, depth=2, mlp_dim=32)
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        history = fit(model, (x, y), layer_decay=layer_decay, **settings)
+        moved = {k: (v - start[k]).norm().item() for k, v in model.state_dict().items()}
+        return model, moved, history
+
+    plain, _, plain_history = trained(None)
+    same, moved_1, same_history = trained(1.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), same.state_dict().values()))
+    assert same_history.lr == plain_history.lr
+    _, moved, history = trained(0.1)
+    ratio = (moved["patch_embed.proj.weight"] / moved["head.weight"]) / (
+        moved_1["patch_embed.proj.weight"] / moved_1["head.weight"])
+    assert 0.8e-3 < ratio < 1.25e-3, ratio  # measured 1.01e-3
+    assert history.lr == plain_history.lr  # History.lr is the head's: the schedule itself
+    with pytest.raises(ValueError, match=r"layer_decay must be in \(0, 1\]"):
+        fit(tiny_vit(), (x, y), layer_decay=0.0, **settings)
+    with pytest.raises(ValueError, match="layer_decay needs a ViT.*Sequential"):
+        fit(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), (x, y), layer_decay=0.5, **settings)
+
+
 def test_fit_with_cutmix_trains_and_cutmix_0_changes_nothing():
     x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = torch.arange(24) % 3
