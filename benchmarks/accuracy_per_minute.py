@@ -21,7 +21,8 @@ import torch
 from vitlib import ViT
 from vitlib.baselines import SmallCNN
 from vitlib.data import load_digits
-from vitlib.train import autocast_dtype, fit, digits_vit_recipe
+from vitlib.precision import autocast_dtype
+from vitlib.train import digits_vit_recipe, fit
 
 CHECKPOINTS_S = (10, 20, 30, 60)
 TARGETS = (0.95, 0.97, 0.98)

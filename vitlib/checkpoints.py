@@ -33,14 +33,14 @@ import torch
 from torch import nn
 
 from .baselines import SmallCNN, SmallResNet
-from .converters import from_google_npz, from_hf, from_timm, from_vit_pytorch, hf_config_to_vit_config
+from .converters import from_google_npz
+from .converters import from_hf  # noqa: F401  (re-exported for notebook 06, see tests/core/test_layering.py)
 from .files import download_file, file_digest, verify_download, write_atomic
 from .hybrid import CNNStemEmbedding, hybrid_vit
 from .model import ViT, ViTConfig
 
 __all__ = ["FORMAT", "save", "load", "read_checkpoint", "model_class", "model_config", "pretrained",
-           "available_pretrained", "manifest", "PUBLIC_WEIGHTS", "download_weights",
-           "from_hf", "hf_config_to_vit_config", "from_timm", "from_vit_pytorch", "from_google_npz"]
+           "available_pretrained", "manifest", "PUBLIC_WEIGHTS", "download_weights", "from_hf"]
 
 FORMAT = "vitlib-checkpoint-v1"
 

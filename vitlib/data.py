@@ -1,7 +1,6 @@
 """Datasets, all offline by default.
 
     load_digits         scikit-learn's bundled handwritten digits: 1,797 real 8x8 images, 10 classes
-    FractalDataset      formula-generated FractalDB-style images, any size (from vitlib.fractals)
     sample_photo(s)     the two photos bundled with scikit-learn (a flower and a temple)
     load_cifar10        CIFAR-10 from its python-pickle archive (checksum-verified download)
     load_image_folder   root/class_name/*.png|jpg -> tensors + class names
@@ -17,7 +16,6 @@ import io
 import os
 import pickle
 import tarfile
-import time
 import zlib
 from pathlib import Path
 
@@ -28,8 +26,7 @@ from einops import rearrange, repeat
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
-from .files import CorruptArchiveError, DownloadError, download_file, verify_download
-from .fractals import FractalDataset, random_ifs, render_ifs
+from .files import CorruptArchiveError, download_file, verify_download
 from .validate import check_channels, check_image_size, check_images, check_int, check_number, check_tensor
 
 __all__ = [
@@ -37,17 +34,11 @@ __all__ = [
     "resize_images",
     "split_dataset",
     "split_indices",
-    "random_ifs",
-    "render_ifs",
-    "FractalDataset",
-    "images_per_second",
     "sample_photo",
     "sample_photos",
     "CIFAR10_URL",
     "CIFAR10_MD5",
     "CIFAR10_CLASSES",
-    "CorruptArchiveError",
-    "DownloadError",
     "download_cifar10",
     "load_cifar10",
     "FLOWERS_URL",
@@ -177,22 +168,6 @@ def _subsample(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: int) -
     keep, _ = train_test_split(np.arange(n), train_size=count, random_state=seed, stratify=stratify)
     keep = np.sort(keep)
     return x[keep], y[keep]
-
-
-# ----------------------------------------------------------------------------- formula-generated images
-# FractalDataset, random_ifs and render_ifs are in vitlib.fractals; imported above, so that every dataset
-# can be found here.
-
-
-def images_per_second(dataset: Dataset, count: int = 256) -> float:
-    """How fast `dataset` makes images: generate `count` items and return images per second."""
-    if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
-    count = min(count, len(dataset))
-    start = time.perf_counter()
-    for i in range(count):
-        dataset[i]
-    return count / (time.perf_counter() - start)
 
 
 # ----------------------------------------------------------------------------- sample photos

@@ -49,7 +49,8 @@ from .distributed import finish, processes
 from .files import file_digest, write_atomic
 from .locality import seed_locality
 from .model import ViT, ViTConfig
-from .train import PRECISIONS, fit
+from .precision import PRECISIONS
+from .train import fit
 
 __all__ = ["RECIPE", "INITS", "model_config", "initial_model", "make_data", "pretrain", "main"]
 

@@ -41,13 +41,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoints, distributed
 from . import resume as resuming
-from .augment import augment, augment_share, random_shift
+from .augment import augment_share
 from .augment import cutmix as cutmix_batch
 from .batches import batches, check_data, fetch, global_batches, num_items, share_of
 from .distributed import Processes, shard, sum_across
 from .finetune import param_groups_lrd, weight_decay_applies
 from .model import ViT, ViTConfig
-from .precision import PRECISIONS, autocast, autocast_dtype, cpu_supports_bf16, pick_device
+from .precision import PRECISIONS, autocast, autocast_dtype, pick_device
 from .validate import check_int, check_labels, check_model, check_number, check_numbers
 
 __all__ = [
@@ -57,12 +57,6 @@ __all__ = [
     "predict",
     "classification_report",
     "lr_at",
-    "random_shift",
-    "augment",
-    "pick_device",
-    "cpu_supports_bf16",
-    "PRECISIONS",
-    "autocast_dtype",
     "digits_vit_recipe",
 ]
 

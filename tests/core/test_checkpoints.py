@@ -10,7 +10,8 @@ import torch
 from layouts import google_arrays, google_forward  # tests/core/layouts.py
 
 from vitlib import ViT, ViTConfig
-from vitlib.checkpoints import from_google_npz, from_timm, load, save
+from vitlib.checkpoints import load, save
+from vitlib.converters import from_google_npz, from_timm
 
 
 def small_model(seed=0, **kw):

@@ -15,7 +15,7 @@ from einops.layers.torch import Rearrange
 from layouts import google_arrays  # tests/core/layouts.py
 from torch import nn
 
-from vitlib.checkpoints import from_google_npz, from_timm, from_vit_pytorch
+from vitlib.converters import from_google_npz, from_timm, from_vit_pytorch
 
 
 def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -416,7 +416,7 @@ def test_any_one_missing_tensor_is_a_value_error_never_a_key_error():
 
 def test_from_hf_refusals_name_the_source_keys():
     transformers = pytest.importorskip("transformers")
-    from vitlib.checkpoints import from_hf
+    from vitlib.converters import from_hf
 
     config = transformers.ViTConfig(image_size=16, patch_size=4, hidden_size=32, num_hidden_layers=2,
                                     num_attention_heads=4, intermediate_size=64, num_labels=3)

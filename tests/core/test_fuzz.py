@@ -22,8 +22,9 @@ import vitlib
 from vitlib import ViT, ViTConfig
 from vitlib.attention import MultiHeadSelfAttention, fast_attention, scaled_dot_product_attention
 from vitlib.baselines import SmallCNN, SmallResNet
-from vitlib.checkpoints import from_timm
-from vitlib.data import FractalDataset, load_digits, resize_images
+from vitlib.converters import from_timm
+from vitlib.data import load_digits, resize_images
+from vitlib.fractals import FractalDataset
 from vitlib.embeddings import INTERPOLATION_MODES, resize_pos_embed
 from vitlib.patches import PatchEmbed, patchify, unpatchify
 from vitlib.probes import attention_maps, attention_rollout, mean_attention_distance, pos_embed_similarity

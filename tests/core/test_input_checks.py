@@ -8,8 +8,9 @@ from vitlib import ViT, ViTConfig
 from vitlib.attention import MultiHeadSelfAttention, check_heads, fast_attention, scaled_dot_product_attention
 from vitlib.baselines import SmallCNN, SmallResNet
 from vitlib.hybrid import hybrid_vit
-from vitlib.checkpoints import from_google_npz, from_timm
-from vitlib.data import FractalDataset, load_digits, resize_images, split_dataset
+from vitlib.converters import from_google_npz, from_timm
+from vitlib.data import load_digits, resize_images, split_dataset
+from vitlib.fractals import FractalDataset
 from vitlib.embeddings import ClassToken, PositionEmbedding, resize_pos_embed
 from vitlib.patches import patchify, unpatchify
 from vitlib.probes import attention_maps, attention_rollout, embedding_filter_pcs, mean_attention_distance

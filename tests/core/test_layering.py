@@ -37,3 +37,40 @@ def test_a_notebook_module_never_imports_another_notebooks_module():
         own = f"vitlib.course.{path.stem}"
         others = sorted(n for n in imported_modules(path) if ".nb" in n and not n.startswith(own))
         assert not others, f"{path.name} imports {others}; share through vitlib.course.figures or ui instead"
+
+
+# A name in a module's __all__ that the module imports from another vitlib module is a second address for it.
+# These are kept on purpose, each with its reason; every other name is imported from the module that defines it.
+REEXPORTS = {
+    ("vitlib", "ViT"): "the package's front door: `from vitlib import ViT, ViTConfig`",
+    ("vitlib", "ViTConfig"): "the package's front door",
+    ("vitlib", "QUICK"): "quick or full mode on the front door (moving to the course layer separately)",
+    ("vitlib.checkpoints", "from_hf"): "notebook 06's Colab cell imports it from here until the notebook says "
+                                       "vitlib.converters",
+}
+COURSE_FACADE = ("vitlib.course.figures", "vitlib.course.ui")  # each notebook's module hands on its shared drawings
+
+
+def test_every_public_name_has_one_address():
+    root = Path(vitlib.__file__).parent
+    extra = []
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(("vitlib", *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        tree = ast.parse(path.read_text())
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        imported = {}
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                source = f"{base}.{node.module}" if node.module else base
+                imported |= {alias.asname or alias.name: source for alias in node.names}
+        names = next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                      and any(getattr(t, "id", None) == "__all__" for t in node.targets)), [])
+        for name in names:
+            source = imported.get(name)
+            if source is None or (module, name) in REEXPORTS:
+                continue
+            if module.startswith("vitlib.course.nb") and source in COURSE_FACADE:
+                continue
+            extra.append(f"{module}.{name} (defined in {source})")
+    assert not extra, f"import these from the module that defines them, and drop them from __all__: {extra}"

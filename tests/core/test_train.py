@@ -16,20 +16,18 @@ from vitlib import ViT, ViTConfig  # noqa: E402
 from vitlib import checkpoints  # noqa: E402
 from vitlib import precision as precision_module  # noqa: E402
 from vitlib.checkpoints import read_checkpoint  # noqa: E402
-from vitlib.data import FractalDataset, load_digits  # noqa: E402
+from vitlib.augment import augment, random_shift  # noqa: E402
+from vitlib.data import load_digits  # noqa: E402
+from vitlib.fractals import FractalDataset  # noqa: E402
+from vitlib.precision import autocast_dtype, cpu_supports_bf16, pick_device  # noqa: E402
 from vitlib.train import (  # noqa: E402
     History,
-    augment,
-    autocast_dtype,
     classification_report,
-    cpu_supports_bf16,
     digits_vit_recipe,
     evaluate,
     fit,
     lr_at,
-    pick_device,
     predict,
-    random_shift,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

@@ -12,7 +12,7 @@ from vitlib.course import nb05_training as nb05
 from vitlib.course.exercise import ExerciseError
 from vitlib.course.nb05_training import (check_lr_schedule, plot_data_scale, plot_digit_patches, plot_fractal_classes,
                                          training_widget)
-from vitlib.data import FractalDataset
+from vitlib.fractals import FractalDataset
 from vitlib.parallel import JobError, run_in_processes
 from vitlib.train import lr_at
 
