@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 from sklearn.model_selection import train_test_split
-from torch.utils.data import Dataset
 
 from .files import CorruptArchiveError, download_file, verify_download
 from .validate import check_channels, check_image_size, check_images, check_int, check_number, check_tensor

@@ -23,7 +23,7 @@ from einops import rearrange
 from torch import nn
 
 from .embeddings import sincos_2d
-from .probes import patch_distances
+from .patches import patch_distances
 from .validate import check_int, check_number
 
 __all__ = ["uniform_attention_distance", "position_only_attention", "seed_locality"]

@@ -52,7 +52,7 @@ from .model import ViT, ViTConfig
 from .precision import PRECISIONS
 from .train import fit
 
-__all__ = ["RECIPE", "INITS", "model_config", "initial_model", "make_data", "pretrain", "main"]
+__all__ = ["RECIPE", "WEIGHT_INITS", "model_config", "initial_model", "make_data", "pretrain", "main"]
 
 # The bundled recipe: every default of the command line.
 RECIPE = dict(
@@ -82,7 +82,7 @@ RECIPE = dict(
 )
 
 
-INITS = ("standard", "locality")
+WEIGHT_INITS = ("standard", "locality")  # how --init starts the weights (not notebook 07's starting points)
 
 
 def model_config(recipe: dict) -> ViTConfig:
@@ -95,8 +95,8 @@ def model_config(recipe: dict) -> ViTConfig:
 def initial_model(recipe: dict) -> ViT:
     """The model a run of `recipe` starts from (the same weights every time): standard or locality-seeded."""
     recipe = {**RECIPE, **recipe}
-    if recipe["init"] not in INITS:
-        raise ValueError(f"--init must be one of {INITS}, got {recipe['init']!r}")
+    if recipe["init"] not in WEIGHT_INITS:
+        raise ValueError(f"--init must be one of {WEIGHT_INITS}, got {recipe['init']!r}")
     torch.manual_seed(recipe["seed"])
     model = ViT(model_config(recipe))
     if recipe["init"] == "locality":
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for key, value in RECIPE.items():
         if key == "init":
-            parser.add_argument("--init", choices=INITS, default=value,
+            parser.add_argument("--init", choices=WEIGHT_INITS, default=value,
                                 help="locality: start with local attention heads, put in by hand (vitlib.locality)")
         elif key == "precision":
             parser.add_argument("--precision", choices=PRECISIONS, default=value,

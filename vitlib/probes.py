@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .patches import patch_distances
 from .validate import check_int, check_tensor
 
 __all__ = ["embedding_filter_pcs", "pos_embed_similarity", "mean_attention_distance", "attention_rollout",
-           "attention_maps", "patch_distances", "run_with_attention", "pos_similarity_structure", "patch_pcs",
+           "attention_maps", "run_with_attention", "pos_similarity_structure", "patch_pcs",
            "POSITION_RELATIONS"]
 
 
@@ -174,15 +175,6 @@ def _pca(samples: torch.Tensor, n: int, patch_size: int) -> tuple[torch.Tensor, 
     pcs = rearrange(torch.from_numpy(pca.components_).float(), "n (p1 p2 c) -> n p1 p2 c", p1=patch_size,
                     p2=patch_size)
     return pcs, torch.from_numpy(pca.explained_variance_ratio_).float()
-
-
-def patch_distances(grid_size: int, patch_size: int) -> torch.Tensor:
-    """Distances in pixels between the centres of every pair of patches of a G x G grid: (N, N)."""
-    check_int(grid_size, "grid_size")
-    check_int(patch_size, "patch_size")
-    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
-    centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).float()  # (N, 2), grid units
-    return torch.cdist(centres, centres) * patch_size  # (N, N) pixels
 
 
 def _check_attention(attn, name: str) -> torch.Tensor:

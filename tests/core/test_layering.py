@@ -74,3 +74,11 @@ def test_every_public_name_has_one_address():
                 continue
             extra.append(f"{module}.{name} (defined in {source})")
     assert not extra, f"import these from the module that defines them, and drop them from __all__: {extra}"
+
+
+def test_building_a_model_does_not_depend_on_the_read_out_probes():
+    """The patch grid's geometry (patch_distances) sits below both: locality (which seeds a model) and probes."""
+    root = Path(vitlib.__file__).parent
+    assert "vitlib.probes" not in imported_modules(root / "locality.py")
+    for name in ("locality.py", "probes.py"):
+        assert "vitlib.patches.patch_distances" in imported_modules(root / name), name

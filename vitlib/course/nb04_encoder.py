@@ -23,7 +23,7 @@ from ..attention import MultiHeadSelfAttention
 from ..cost import count_params, summary
 from ..encoder import MLP
 from ..model import PRESETS, ViTConfig
-from .exercise import ExerciseError, name_the_mistake, passed, run_answer
+from .exercise import ExerciseError, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure
 from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
 
@@ -185,8 +185,7 @@ def check_block_forward(block_forward) -> bool:
             return False
         expected = _block_pre_norm(z, norm1, attn, norm2, mlp)
         mistakes = [(wrong(z, norm1, attn, norm2, mlp), message) for wrong, message in _BLOCK_MISTAKES]
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"block_forward: expected a torch.Tensor, got {type(got).__name__}")
+    require_tensor(got, "block_forward")
     if got.shape != z.shape:
         raise ExerciseError(f"block_forward: shape {tuple(got.shape)}, expected {tuple(z.shape)}: "
                             "a block maps (B, T, D) to (B, T, D)")

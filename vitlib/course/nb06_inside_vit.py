@@ -29,11 +29,11 @@ from ..probes import (
     attention_rollout,
     embedding_filter_pcs,
     mean_attention_distance,
-    patch_distances,
     run_with_attention,
 )
+from ..patches import patch_distances
 from . import figures
-from .exercise import ExerciseError, name_the_mistake, passed, run_answer
+from .exercise import ExerciseError, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure, as_model_dict, image_layer_sliders, int_slider, pos_similarity_widget
 
 __all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "plot_distance_panels", "subspace_overlap", "HeadPanel", "plot_attention_rollout",
@@ -488,8 +488,7 @@ def check_patch_attention(fn) -> bool:
     attempted, got = run_answer(fn, attn, name="patch_attention")
     if not attempted:
         return False
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"patch_attention: return a torch.Tensor, got {type(got).__name__}")
+    require_tensor(got, "patch_attention")
     b, h, t, _ = attn.shape
     patches = attn[:, :, 1:, 1:]
     expected = patches / patches.sum(-1, keepdim=True)

@@ -31,7 +31,7 @@ from ..finetune import at_resolution
 from ..model import ViT
 from ..parallel import run_in_processes
 from ..train import evaluate, fit
-from .exercise import ExerciseError, matches, passed, run_answer
+from .exercise import ExerciseError, matches, passed, require_tensor, run_answer
 from .figures import plot_images, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure, pos_similarity_widget
 
@@ -414,8 +414,7 @@ def check_resize_pos_embed(fn) -> bool:
             return False
         where = f"{name}(pos_embed of shape {tuple(pos.shape)}, a {g} x {g} grid, new_grid={new})"
         expected = resize_pos_embed(pos, new)
-        if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"{where} returned a {type(got).__name__}; expected a torch.Tensor")
+        require_tensor(got, where)
         if matches(got, expected):
             continue
         if i > 0:

@@ -21,7 +21,7 @@ from ..hybrid import CNNStemEmbedding, hybrid_vit
 from ..model import ViT
 from ..train import History, digits_vit_recipe, fit
 from . import figures
-from .exercise import ExerciseError, distinct_images, name_the_mistake, passed, run_answer
+from .exercise import distinct_images, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure
 
 __all__ = ["FAMILIES", "build_model", "train_model", "plot_accuracy_vs_compute", "compute_budget_widget", "check_feature_map_to_tokens"]
@@ -163,8 +163,7 @@ def check_feature_map_to_tokens(feature_map_to_tokens) -> bool:
     attempted, got = run_answer(feature_map_to_tokens, features, proj, name="feature_map_to_tokens")
     if not attempted:
         return False
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"feature_map_to_tokens: expected a torch.Tensor, got {type(got).__name__}")
+    require_tensor(got, "feature_map_to_tokens")
     with torch.no_grad():
         expected = embedding.tokens_from_features(features)  # (B, H'W', D)
         mistakes = [
