@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     data_kwargs, cfg, fit_kwargs = digits_vit_recipe(epochs=args.epochs)
     data = load_digits(**data_kwargs)
     amp = autocast_dtype(torch.device("cpu"), "auto")
-    print(f"command: python benchmarks/accuracy_per_minute.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
+    print("command: python benchmarks/accuracy_per_minute.py "
+          f"{' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), autocast {amp}")
     print(f"data: digits upsampled to 32 x 32, {len(data[1])} train / {len(data[3])} test images; "

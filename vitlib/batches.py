@@ -23,12 +23,14 @@ def check_data(data, name: str) -> None:
     if isinstance(data, Dataset):
         return
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise ValueError(f"{name} must be a pair (images, labels) of tensors or a torch Dataset, got {type(data).__name__}")
+        raise ValueError(f"{name} must be a pair (images, labels) of tensors or a torch Dataset, got "
+                         f"{type(data).__name__}")
     x, y = data
     check_tensor(x, f"{name} images", "(B, C, H, W)")
     check_tensor(y, f"{name} labels", "(B,)")
     if x.ndim != 4:
-        raise ValueError(f"{name} images must have shape (B, C, H, W), got {tuple(x.shape)}; add a channel axis with x[:, None]")
+        raise ValueError(f"{name} images must have shape (B, C, H, W), got {tuple(x.shape)}; add a channel axis with "
+                         "x[:, None]")
     if y.ndim != 1 or len(y) != len(x):
         raise ValueError(f"{name} labels must have shape ({len(x)},), got {tuple(y.shape)}")
     if y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):

@@ -102,7 +102,8 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; check the path (write one with vitlib.checkpoints.save, "
                                 "or fit(..., checkpoint_dir=...))")
-    corrupt = f"{path} is corrupt or truncated (or not a PyTorch file); re-create it, or re-download it and check its sha256"
+    corrupt = (f"{path} is corrupt or truncated (or not a PyTorch file); re-create it, or re-download it and check "
+               "its sha256")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
         raise ValueError(corrupt)
     try:
@@ -131,7 +132,8 @@ def load(path: str | os.PathLike, return_meta: bool = False, map_location="cpu")
     name = payload.get("model_class", payload["meta"].get("model_class", "ViT"))
     if name not in BUILDERS:
         raise ValueError(f"{path} holds a {name}, which load cannot rebuild (it rebuilds {', '.join(BUILDERS)}); "
-                         f"build the model yourself and call model.load_state_dict(read_checkpoint(path)['state_dict'])")
+                         "build the model yourself and call "
+                         "model.load_state_dict(read_checkpoint(path)['state_dict'])")
     if name == "ViT" and any(k.startswith("patch_embed.stem.") for k in payload["state_dict"]):
         raise ValueError(f"{path} holds a hybrid saved without its stem's settings (by an older vitlib); rebuild "
                          "it with hybrid_vit(ViTConfig(**payload['config']), stem_widths=...) and load "
@@ -197,11 +199,13 @@ PUBLIC_WEIGHTS = {
     "ViT-B_16-i21k": dict(url="https://storage.googleapis.com/vit_models/imagenet21k/ViT-B_16.npz", sha256=None,
                           about="ViT-B/16 pretrained on ImageNet-21k at 224 px (21,843 classes, pre_logits head)"),
     "ViT-B_16-i1k-224": dict(url="https://storage.googleapis.com/vit_models/imagenet21k+imagenet2012/ViT-B_16-224.npz",
-                             sha256=None, about="ViT-B/16 pretrained on ImageNet-21k, fine-tuned on ImageNet-1k at 224 px"),
+                             sha256=None, about="ViT-B/16 pretrained on ImageNet-21k, fine-tuned on ImageNet-1k at "
+                                                "224 px"),
 }
 
 
-def download_weights(name: str = "ViT-B_16-i21k", root: str | os.PathLike = "weights", sha256: str | None = None) -> ViT:
+def download_weights(name: str = "ViT-B_16-i21k", root: str | os.PathLike = "weights",
+                     sha256: str | None = None) -> ViT:
     """Download (once) one of PUBLIC_WEIGHTS into `root`, check its sha256, and convert it -> ViT.
 
     sha256: the digest to insist on (overrides the table). Without one, the digest recorded at the

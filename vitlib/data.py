@@ -150,7 +150,8 @@ def _check_train_size(train_size) -> None:
     """None, a count >= 1 or a fraction in (0, 1] (the count against the class number is checked later)."""
     if train_size is None or isinstance(train_size, float):
         if train_size is not None and not 0 < train_size <= 1:
-            raise ValueError(f"train_size as a fraction must be in (0, 1], got {train_size}; e.g. 0.5, or a count such as 100")
+            raise ValueError(f"train_size as a fraction must be in (0, 1], got {train_size}; e.g. 0.5, or a count "
+                             "such as 100")
         return
     check_int(train_size, "train_size")
 
@@ -216,7 +217,8 @@ _CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 _CIFAR10_TEST = ["test_batch"]
 
 
-def download_cifar10(root: str | os.PathLike = "downloads", url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:
+def download_cifar10(root: str | os.PathLike = "downloads", url: str = CIFAR10_URL,
+                     md5: str | None = CIFAR10_MD5) -> Path:
     """Download the CIFAR-10 python archive into `root` (if not there yet) and verify its md5.
 
     -> the path of cifar-10-python.tar.gz (see `download_file`: atomic, verified).
@@ -276,7 +278,8 @@ def _read_cifar_archive(path: Path, names: list[str]) -> list[tuple[np.ndarray, 
                 out.append(_read_cifar_batch(member.read()))
             return out
     except (KeyError, AttributeError, TypeError) as error:
-        raise CorruptArchiveError(f"{path} is not a CIFAR-10 python archive ({error!r} is missing or malformed); {fix}") from error
+        raise CorruptArchiveError(f"{path} is not a CIFAR-10 python archive ({error!r} is missing or malformed); "
+                                  f"{fix}") from error
     except (tarfile.TarError, EOFError, zlib.error, OSError, pickle.UnpicklingError, ValueError) as error:
         raise CorruptArchiveError(f"{path} is corrupt or truncated ({error}); {fix}") from error
 
@@ -313,7 +316,8 @@ def load_cifar10(
             )
         path = download_cifar10(root, url, md5)
     if md5 is not None:
-        verify_download(path, md5, "md5", fix=f"delete it and download it again (load_cifar10({str(root)!r}, download=True))")
+        verify_download(path, md5, "md5", fix=f"delete it and download it again (load_cifar10({str(root)!r}, "
+                                              "download=True))")
     batches = _read_cifar_archive(path, _CIFAR10_TRAIN + _CIFAR10_TEST)
     return _cifar_tensors(batches, image_size, train_size, seed)
 
@@ -358,7 +362,8 @@ def download_flowers(root: str | os.PathLike = "downloads", url: str = FLOWERS_U
             with tarfile.open(archive, "r:gz") as tar:
                 tar.extractall(root, filter="data")  # the "data" filter rejects links, devices, absolute paths
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-            raise CorruptArchiveError(f"{archive} is corrupt or truncated ({error}); delete it and download again") from error
+            raise CorruptArchiveError(f"{archive} is corrupt or truncated ({error}); delete it and download "
+                                      "again") from error
     return folder
 
 
@@ -391,7 +396,8 @@ def load_image_folder(
         raise ValueError(f"normalising needs both mean and a positive std, got mean={mean!r}, std={std!r}; "
                          "pass e.g. mean=0.5, std=0.5, or neither")
     if not root.is_dir():
-        raise ValueError(f"image folder {root} does not exist or is not a folder; pass the folder that holds one sub-folder per class")
+        raise ValueError(f"image folder {root} does not exist or is not a folder; pass the folder that holds one "
+                         "sub-folder per class")
     class_names = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_names:
         raise ValueError(f"{root} has no class sub-folders; arrange the images as {root}/<class_name>/<image>.png")

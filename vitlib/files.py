@@ -94,7 +94,8 @@ def verify_download(path: str | os.PathLike, checksum: str | None = None, algori
     record = Path(f"{path}.{algorithm}")
     expected = checksum or (record.read_text().split()[0] if record.is_file() else None)
     if expected is not None and (actual := file_digest(path, algorithm)) != expected:
-        raise CorruptArchiveError(f"{path} has {algorithm} {actual}, expected {expected}: it is corrupt or changed; {fix}")
+        raise CorruptArchiveError(f"{path} has {algorithm} {actual}, expected {expected}: it is corrupt or changed; "
+                                  f"{fix}")
 
 
 def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[BinaryIO], object]) -> Path:

@@ -75,7 +75,8 @@ def unpatchify(patches: torch.Tensor, patch_size: int, grid_size: tuple[int, int
         check_tensor(patches, "patches", "(B, N, P*P*C)")  # TypeError naming the conversion
     check_int(patch_size, "patch_size")
     if patches.ndim != 3 or 0 in patches.shape[1:]:
-        raise ValueError(f"expected patches of shape (B, N, P*P*C) with N, P*P*C >= 1, got shape {tuple(patches.shape)}")
+        raise ValueError("expected patches of shape (B, N, P*P*C) with N, P*P*C >= 1, got shape "
+                         f"{tuple(patches.shape)}")
     b, n, k = patches.shape
     if grid_size is None:
         side = int(round(n**0.5))

@@ -110,7 +110,8 @@ def _render(args: tuple[FractalDataset, int, int]) -> tuple[torch.Tensor, torch.
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.int64)
 
 
-def make_data(recipe: dict, workers: int = 1) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+def make_data(recipe: dict, workers: int = 1) -> tuple[tuple[torch.Tensor, torch.Tensor],
+                                                       tuple[torch.Tensor, torch.Tensor]]:
     """Render the training and held-out images: -> (x_train (B, 1, S, S), y_train), (x_held, y_held).
 
     Item i of a FractalDataset is class i % C, instance i // C, so its first C * images_per_class

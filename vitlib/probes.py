@@ -209,7 +209,8 @@ def _grid_side(tokens: int, num_prefix_tokens: int) -> int:
     n = tokens - num_prefix_tokens
     side = math.isqrt(max(n, 0))
     if n <= 0 or side * side != n:
-        raise ValueError(f"{tokens} tokens minus {num_prefix_tokens} prefix tokens do not form a square grid of patches")
+        raise ValueError(f"{tokens} tokens minus {num_prefix_tokens} prefix tokens do not form a square grid of "
+                         "patches")
     return side
 
 
@@ -263,7 +264,8 @@ def attention_maps(attn, query: int, num_prefix_tokens: int = 1) -> torch.Tensor
     check_int(query, "query", minimum=-1)
     side = _grid_side(attn.shape[-1], num_prefix_tokens)
     if not -1 <= query < side * side:
-        raise ValueError(f"query {query} is outside the {side}x{side} grid; use 0..{side * side - 1}, or -1 for [class]")
+        raise ValueError(f"query {query} is outside the {side}x{side} grid; use 0..{side * side - 1}, or -1 for "
+                         "[class]")
     row = attn[:, :, 0 if query == -1 else num_prefix_tokens + query, num_prefix_tokens:]  # (B, H, N)
     return rearrange(row, "b h (gh gw) -> b h gh gw", gh=side)
 

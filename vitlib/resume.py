@@ -60,7 +60,8 @@ def restore(path: Path, recipe: dict, model, optimizer, scaler, generator, procs
         return None
     if "training" not in payload:
         raise ValueError(f"{path} holds no training state to resume from (written by checkpoints.save without "
-                         "training=, or by an older vitlib); start afresh without resume, or with another checkpoint_dir")
+                         "training=, or by an older vitlib); start afresh without resume, or with another "
+                         "checkpoint_dir")
     changed = differences(payload["meta"].get("recipe"), recipe)
     if changed:
         raise ValueError(f"cannot resume from {path}: it was made with another recipe ("

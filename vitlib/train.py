@@ -123,7 +123,8 @@ def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int = 0, final_l
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data, batch_size: int = 256, precision: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model: nn.Module, data, batch_size: int = 256,
+            precision: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Logits for every image: -> (logits (B, K) float32 on the CPU, labels (B,))."""
     check_model(model)
     check_int(batch_size, "batch_size")
@@ -513,7 +514,8 @@ def fit(
                     bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             _record_epoch(run, history, test, precision, loss_sum, correct, n_train, step_lr, start)
             if test is not None:
-                bar.set_postfix(epoch=epoch, loss=f"{history.train_loss[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
+                bar.set_postfix(epoch=epoch, loss=f"{history.train_loss[-1]:.3f}",
+                                test_acc=f"{history.test_acc[-1]:.3f}")
             score = history.test_acc[-1] if test is not None else -history.train_loss[-1]
             improved, best = score > best, max(score, best)
             if checkpoint_dir is not None:

@@ -23,9 +23,9 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ["check_widths", "check_image_size", "check_channels", "check_tensor", "check_model", "check_labels", "check_float", "check_images", "check_image_shape",
-           "check_tokens", "check_int", "check_number", "check_numbers", "check_rate", "check_flag", "check_choice",
-           "check_fields"]
+__all__ = ["check_widths", "check_image_size", "check_channels", "check_tensor", "check_model", "check_labels",
+           "check_float", "check_images", "check_image_shape", "check_tokens", "check_int", "check_number",
+           "check_numbers", "check_rate", "check_flag", "check_choice", "check_fields"]
 
 
 # ----------------------------------------------------------------------------- type

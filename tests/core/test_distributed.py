@@ -117,7 +117,8 @@ def test_two_processes_write_their_files_once(runs):
 
 def test_killed_after_the_first_epoch_and_resumed_equals_the_straight_run(runs, tmp_path):
     _, straight, _ = runs
-    killed = launch(DONE_WHEN + ["--out", str(tmp_path)], script=[str(ROOT / "tests" / "core" / "pretrain_killed_after_epoch_1.py")],
+    killed = launch(DONE_WHEN + ["--out", str(tmp_path)],
+                    script=[str(ROOT / "tests" / "core" / "pretrain_killed_after_epoch_1.py")],
                     KILL_AT_STEP="6")  # 5 steps per epoch: SIGKILL at epoch 2's second step
     assert killed.returncode != 0, "the run was meant to be killed"
     assert "SIGKILL" in killed.stderr or "Signals.SIGKILL" in killed.stderr or "-9" in killed.stderr

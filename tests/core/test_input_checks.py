@@ -105,7 +105,8 @@ def test_autocast_inputs_of_any_low_precision_are_fine():
 
 def test_images_on_another_device_than_the_model():
     model = grey_vit().to("meta")  # stands in for a GPU: the check compares devices, whatever they are
-    with pytest.raises(ValueError, match=r"images are on cpu but the model is on meta; move them with images.to\('meta'\)"):
+    with pytest.raises(ValueError, match=r"images are on cpu but the model is on meta; move them with "
+                                         r"images.to\('meta'\)"):
         model(torch.zeros(1, 1, 32, 32))
 
 

@@ -70,7 +70,8 @@ def test_fit_checkpoints_load_with_checkpoints_load(tmp_path, data):
         loaded, meta = checkpoints.load(tmp_path / name, return_meta=True)
         assert loaded.cfg == model.cfg and meta["epoch"] == 1 and meta["recipe"]["lr"] == 3e-3
         assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
-    assert "training" in read_checkpoint(tmp_path / "last.pt") and "training" not in read_checkpoint(tmp_path / "best.pt")
+    assert "training" in read_checkpoint(tmp_path / "last.pt")
+    assert "training" not in read_checkpoint(tmp_path / "best.pt")
 
 
 def test_resume_refuses_another_format_and_a_file_without_training_state(tmp_path, data):
@@ -95,7 +96,8 @@ def test_resume_names_the_settings_that_differ(tmp_path, data):
     train, _ = data
     fit(tiny_vit(), train, checkpoint_dir=tmp_path, **{**SETTINGS, "epochs": 1})
     with pytest.raises(ValueError, match=r"batch_size: 16 in the checkpoint, 8 now.*shift: 1 in the checkpoint, 0 now"):
-        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True, **{**SETTINGS, "epochs": 1, "batch_size": 8, "shift": 0})
+        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True,
+            **{**SETTINGS, "epochs": 1, "batch_size": 8, "shift": 0})
 
 
 def test_resume_checks_cutmix_and_reads_a_recipe_from_before_it(tmp_path, data):

@@ -138,7 +138,8 @@ def reference_fit(model, x, y, epochs, lr, batch_size, weight_decay, warmup_epoc
 
 
 def test_fit_trains_exactly_as_the_loop_written_out(digits):
-    """fit's parts (set-up, step, evaluation, checkpoints) add nothing to the training: the same weights, bit for bit."""
+    """fit's parts (set-up, step, evaluation, checkpoints) add nothing to the training: the same weights, bit
+    for bit."""
     x, y = digits[0][0][:100], digits[0][1][:100]
     settings = dict(epochs=2, lr=2e-3, batch_size=32, weight_decay=0.05, warmup_epochs=1, label_smoothing=0.1, seed=4)
     model, expected = tiny_vit(dropout=0.1, drop_path=0.1), tiny_vit(dropout=0.1, drop_path=0.1)
@@ -217,7 +218,8 @@ def test_lr_schedule_values():
 def test_fit_follows_the_schedule(digits):
     train, _ = digits
     small = (train[0][:128], train[1][:128])  # 2 steps per epoch
-    history = fit(tiny_vit(), small, epochs=3, lr=1e-2, batch_size=64, warmup_epochs=1, final_lr_fraction=0.1, progress=False)
+    history = fit(tiny_vit(), small, epochs=3, lr=1e-2, batch_size=64, warmup_epochs=1, final_lr_fraction=0.1,
+                  progress=False)
     assert history.lr[0] == pytest.approx(1e-2)  # the last warmup step is at the peak
     assert history.lr[-1] == pytest.approx(1e-3)  # the last step is at lr * final_lr_fraction
 

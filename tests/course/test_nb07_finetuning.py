@@ -235,7 +235,8 @@ def test_each_mistake_is_named(answer, message):
     (lambda p, n: p, "still the old 3 x 3 grid"),
     (lambda p, n: resize_pos_embed(p, n)[0], "keep the leading batch axis"),
     (lambda p, n: rearrange(resize_pos_embed(p, n)[:, 1:], "1 (h w) d -> 1 d h w", h=n), "flatten it back"),
-    (lambda p, n: torch.zeros(2, 3), "has shape \\(2, 3\\); expected \\(1, 1 \\+ new_grid\\*\\*2, D\\) = \\(1, 26, 4\\)"),
+    (lambda p, n: torch.zeros(2, 3), "has shape \\(2, 3\\); expected \\(1, 1 \\+ new_grid\\*\\*2, D\\) = \\(1, 26, "
+                                     "4\\)"),
 ])
 def test_wrong_shapes_get_a_hint(answer, message):
     with pytest.raises(ExerciseError, match=message):

@@ -24,7 +24,8 @@ from .exercise import ExerciseError, distinct_images, matches, passed, require_t
 from .figures import plot_architecture, plot_images  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
-__all__ = ["plot_architecture", "plot_images", "plot_patching", "patch_size_widget", "check_patchify", "check_conv_weight_to_E"]
+__all__ = ["plot_architecture", "plot_images", "plot_patching", "patch_size_widget", "check_patchify",
+           "check_conv_weight_to_E"]
 
 
 # ------------------------------ drawings

@@ -15,10 +15,12 @@ from ..embeddings import PositionEmbedding
 from ..probes import pos_embed_similarity
 from . import figures
 from .exercise import ExerciseError, matches, passed, require_tensor, run_answer
-from .figures import plot_architecture, plot_images, plot_maps, plot_pos_similarity  # shared with other notebooks, used here too
+# shared with other notebooks, used here too
+from .figures import plot_architecture, plot_images, plot_maps, plot_pos_similarity
 from .ui import SliderFigure
 
-__all__ = ["plot_architecture", "plot_images", "plot_maps", "plot_pos_similarity", "POS_EMBED_CHOICES", "pos_embed_widget", "check_embed_tokens", "check_pos_similarity"]
+__all__ = ["plot_architecture", "plot_images", "plot_maps", "plot_pos_similarity", "POS_EMBED_CHOICES",
+           "pos_embed_widget", "check_embed_tokens", "check_pos_similarity"]
 
 
 # ------------------------------ widgets
@@ -77,7 +79,8 @@ def check_embed_tokens(fn) -> bool:
     name = getattr(fn, "__name__", "your function")
     g = torch.Generator().manual_seed(0)
     b, n, d = 2, 4, 6
-    x, cls, pos = torch.randn(b, n, d, generator=g), torch.randn(1, 1, d, generator=g), torch.randn(1, 1 + n, d, generator=g)
+    x, cls = torch.randn(b, n, d, generator=g), torch.randn(1, 1, d, generator=g)
+    pos = torch.randn(1, 1 + n, d, generator=g)
     attempted, got = run_answer(fn, x, cls, pos)
     if not attempted:
         return False

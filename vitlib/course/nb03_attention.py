@@ -392,7 +392,8 @@ def check_attention(attention) -> bool:
         (expected.transpose(-2, -1) @ v, "out uses the transposed weights: out = weights @ v"),
         (v, "out is v itself: mix the values with the weights, out = weights @ v"),
     ])
-    return passed("attention", "weights = softmax(q k^T / sqrt(d)) over the keys (each row sums to 1), out = weights @ v")
+    return passed("attention", "weights = softmax(q k^T / sqrt(d)) over the keys (each row sums to 1), out = weights "
+                               "@ v")
 
 
 def check_split_heads(split_heads) -> bool:

@@ -38,9 +38,9 @@ from .figures import plot_confusion_matrix, plot_history, plot_seed_bars  # shar
 from .ui import SliderFigure
 
 __all__ = ["plot_seed_bars", "plot_history", "plot_confusion_matrix", "train_digits", "FRACTAL_TASK", "SWEEP_FIT",
-           "MIN_STEPS", "MIN_EPOCHS", "fractal_task", "sweep_model", "sweep_epochs", "fractal_run", "Sweep", "data_scale_sweep",
-           "plot_fractal_classes", "plot_data_scale", "plot_digit_patches", "TrainingWidget", "training_widget",
-           "check_lr_schedule"]
+           "MIN_STEPS", "MIN_EPOCHS", "fractal_task", "sweep_model", "sweep_epochs", "fractal_run", "Sweep",
+           "data_scale_sweep", "plot_fractal_classes", "plot_data_scale", "plot_digit_patches", "TrainingWidget",
+           "training_widget", "check_lr_schedule"]
 
 
 # ------------------------------ the digits recipe, one run at a time
@@ -231,7 +231,8 @@ def plot_fractal_classes(images, labels, classes: int, per_class: int = 3, title
     return fig
 
 
-def plot_data_scale(sizes, accuracies: dict, ahead: str = "CNN", behind: str = "ViT", title: str | None = None) -> Figure:
+def plot_data_scale(sizes, accuracies: dict, ahead: str = "CNN", behind: str = "ViT",
+                    title: str | None = None) -> Figure:
     """Left: held-out accuracy against training images per class, one line per model (mean ± std over seeds),
     on an axis from 0 to 100%. Right: the gap, `ahead`'s accuracy minus `behind`'s, in points, one dot per
     seed and the mean, on an axis from 0.
@@ -259,7 +260,8 @@ def plot_data_scale(sizes, accuracies: dict, ahead: str = "CNN", behind: str = "
     gap = 100 * (accs[ahead] - accs[behind])  # (S, F) points
     for row in gap:
         ax_gap.plot(n, row, ".", color="0.45", ms=7)
-    ax_gap.plot(n, gap.mean(axis=0), "-o", color="tab:red", label=f"mean of {len(gap)} seeds" if len(gap) > 1 else "mean")
+    ax_gap.plot(n, gap.mean(axis=0), "-o", color="tab:red", label=f"mean of {len(gap)} "
+                                                                  "seeds" if len(gap) > 1 else "mean")
     ax_gap.plot([], [], ".", color="0.45", ms=7, label="one seed")
     ax_gap.axhline(0, color="k", lw=0.8)
     ax_gap.set_ylim(min(0.0, float(gap.min()) - 0.5), max(1.0, float(gap.max())) * 1.15)
@@ -303,8 +305,8 @@ class TrainingWidget(SliderFigure):
     Moving a slider only redraws a cheap preview (a digit cut into patches, and the config's size and
     cost); the Train button runs `vitlib.train.fit` and shows the loss and accuracy curves, updated
     after every epoch. The patch-size slider offers only sizes that tile the image (`patch_sizes`);
-    a combination that is still invalid (heads that do not divide D) shows ViTConfig's message. `.train()` is what the button
-    calls; `.history` holds the last run's History.
+    a combination that is still invalid (heads that do not divide D) shows ViTConfig's message. `.train()` is
+    what the button calls; `.history` holds the last run's History.
     """
 
     def __init__(self, image_size: int = 32, patch_size: int = 8, dim: int = 64, depth: int = 4, heads: int = 4,
@@ -317,7 +319,8 @@ class TrainingWidget(SliderFigure):
         self.history = None
 
         def slider(cls, name, value, **kw):
-            return cls(value=value, description=name, continuous_update=False, style={"description_width": "initial"}, **kw)
+            return cls(value=value, description=name, continuous_update=False,
+                       style={"description_width": "initial"}, **kw)
 
         patch_sizes = self.patch_sizes(image_size)
         if patch_size not in patch_sizes:
@@ -332,7 +335,8 @@ class TrainingWidget(SliderFigure):
             "epochs": slider(widgets.IntSlider, "epochs", epochs, min=1, max=100),
             "lr": slider(widgets.FloatLogSlider, "learning rate", lr, base=10, min=-4, max=-1.5, step=0.25,
                          readout_format=".1e"),
-            "train_fraction": slider(widgets.FloatSlider, "train fraction", train_fraction, min=0.05, max=1.0, step=0.05),
+            "train_fraction": slider(widgets.FloatSlider, "train fraction", train_fraction, min=0.05, max=1.0,
+                                     step=0.05),
         }
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.button.on_click(lambda _button: self.train())
@@ -407,7 +411,8 @@ class TrainingWidget(SliderFigure):
             self.button.disabled = False
         h = self.history
         self.message.value = (f"done: {h.epochs} epochs in {h.total_seconds:.1f} s; final test accuracy "
-                              f"{h.test_acc[-1]:.1%} (best {h.best_test_acc:.1%}). Move a slider to preview another config.")
+                              f"{h.test_acc[-1]:.1%} (best {h.best_test_acc:.1%}). Move a slider to preview another "
+                              "config.")
         return h
 
 
@@ -423,11 +428,13 @@ def check_lr_schedule(lr_schedule) -> bool:
     """Notebook 05: lr_schedule(step, total_steps, lr, warmup_steps, final_lr_fraction) must equal vitlib.train.lr_at.
 
     The formula the exercise states: lr * (step + 1) / w for step < w; then, with
-    t = min((step - w) / max(total_steps - w - 1, 1), 1), lr * (f + (1 - f) * (1 + cos(pi t)) / 2) with f = final_lr_fraction.
+    t = min((step - w) / max(total_steps - w - 1, 1), 1), lr * (f + (1 - f) * (1 + cos(pi t)) / 2) with
+    f = final_lr_fraction.
     A wrong answer is named if it matches a usual mistake; otherwise the message gives the first step
     that differs, both values to 6 significant digits, and which part of the schedule it is in.
     """
-    cases = [(s, 100, 1e-3, 10, 0.01) for s in (0, 1, 5, 9, 10, 11, 50, 98, 99)] + [(s, 40, 2e-3, 0, 0.1) for s in (0, 20, 39)]
+    cases = ([(s, 100, 1e-3, 10, 0.01) for s in (0, 1, 5, 9, 10, 11, 50, 98, 99)]
+             + [(s, 40, 2e-3, 0, 0.1) for s in (0, 20, 39)])
 
     def cosine(s, t, lr, w, f, decay_steps):  # the decay part with a given denominator
         return lr * (f + (1 - f) * (1 + math.cos(math.pi * min((s - w) / max(decay_steps, 1), 1.0))) / 2)
@@ -449,7 +456,8 @@ def check_lr_schedule(lr_schedule) -> bool:
             lambda s, t, lr, w, f: lr * (f + (1 - f) * (1 + math.cos(math.pi * min(s / max(t - 1, 1), 1))) / 2)
             if s >= w else warm(s, w, lr),
         "the decay divides by (total_steps - warmup_steps); the formula divides by (total_steps - warmup_steps - 1), "
-        "so that t reaches 1 and the rate reaches lr * final_lr_fraction exactly at the last step, step = total_steps - 1":
+        "so that t reaches 1 and the rate reaches lr * final_lr_fraction exactly at the last step, step = total_steps "
+        "- 1":
             lambda s, t, lr, w, f: cosine(s, t, lr, w, f, t - w) if s >= w else warm(s, w, lr),
     }
     got = []
@@ -479,5 +487,6 @@ def check_lr_schedule(lr_schedule) -> bool:
         tt = min((s - w) / max(t - w - 1, 1), 1.0)
         part = (f"That step is in the cosine decay: t = (step - warmup_steps) / (total_steps - warmup_steps - 1) "
                 f"= {tt:.6g}, lr * (f + (1 - f) * (1 + cos(pi * t)) / 2) with f = final_lr_fraction.")
-    raise ExerciseError(f"lr_schedule: at step {s} of total_steps = {t} (lr = {lr}, warmup_steps = {w}, final_lr_fraction = {f}) "
+    raise ExerciseError(f"lr_schedule: at step {s} of total_steps = {t} (lr = {lr}, warmup_steps = {w}, "
+                        f"final_lr_fraction = {f}) "
                         f"you return {got[first_bad]:.6g}, expected {expected[first_bad]:.6g}. {part}")

@@ -35,8 +35,9 @@ from .exercise import ExerciseError, matches, passed, require_tensor, run_answer
 from .figures import plot_images, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure, pos_similarity_widget
 
-__all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "model_for_run", "load_labelled_digits", "finetune_run", "finetune_runs", "sweep",
-           "plot_finetune_results", "finetune_results_widget", "pos_similarity_widget", "check_resize_pos_embed"]
+__all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "model_for_run",
+           "load_labelled_digits", "finetune_run", "finetune_runs", "sweep", "plot_finetune_results",
+           "finetune_results_widget", "pos_similarity_widget", "check_resize_pos_embed"]
 
 
 # ------------------------------ the experiment: pretrained vs from scratch on the digits

@@ -24,7 +24,8 @@ from . import figures
 from .exercise import distinct_images, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure
 
-__all__ = ["FAMILIES", "build_model", "train_model", "plot_accuracy_vs_compute", "compute_budget_widget", "check_feature_map_to_tokens"]
+__all__ = ["FAMILIES", "build_model", "train_model", "plot_accuracy_vs_compute", "compute_budget_widget",
+           "check_feature_map_to_tokens"]
 
 
 # ------------------------------ the models and their training
@@ -44,7 +45,8 @@ def build_model(family: str, **sizes) -> torch.nn.Module:
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
     if set(sizes) != set(FAMILIES[family]):
-        raise ValueError(f"a {family} is built from {', '.join(FAMILIES[family])}; got {', '.join(sorted(sizes)) or 'none'}")
+        raise ValueError(f"a {family} is built from {', '.join(FAMILIES[family])}; got "
+                         f"{', '.join(sorted(sizes)) or 'none'}")
     if family == "CNN":
         return SmallCNN(in_channels=1, num_classes=10, widths=tuple(sizes["widths"]))
     cfg = digits_vit_recipe()[1].replace(dim=sizes["dim"], depth=sizes["depth"], heads=sizes["heads"],
