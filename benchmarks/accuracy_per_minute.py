@@ -21,7 +21,8 @@ import torch
 from vitlib import ViT
 from vitlib.baselines import SmallCNN
 from vitlib.data import load_digits
-from vitlib.train import autocast_dtype, fit, digits_vit_recipe
+from vitlib.precision import autocast_dtype
+from vitlib.train import digits_vit_recipe, fit
 
 CHECKPOINTS_S = (10, 20, 30, 60)
 TARGETS = (0.95, 0.97, 0.98)
@@ -69,7 +70,8 @@ def main(argv=None) -> int:
     data_kwargs, cfg, fit_kwargs = digits_vit_recipe(epochs=args.epochs)
     data = load_digits(**data_kwargs)
     amp = autocast_dtype(torch.device("cpu"), "auto")
-    print(f"command: python benchmarks/accuracy_per_minute.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
+    print("command: python benchmarks/accuracy_per_minute.py "
+          f"{' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), autocast {amp}")
     print(f"data: digits upsampled to 32 x 32, {len(data[1])} train / {len(data[3])} test images; "

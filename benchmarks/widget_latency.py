@@ -3,9 +3,9 @@
 Builds each widget of notebook 06 on the notebook's model configuration (32 px digits-sized images,
 patch 4, an 8 x 8 grid, 6 layers x 8 heads, D = 64; random weights: latency does not depend on
 training; notebook 07's explorer gets a synthetic sweep of the same shape as the notebook's: 5 label
-budgets x 2 resolutions x 2 inits, 3 seeds), then moves every slider and dropdown through its values, round after round, and times each
-move: the widget's redraw (index precomputed arrays, build the matplotlib Figure, render the PNG that
-the browser shows). Prints the median and p90 per widget and control, the build time, and the command
+budgets x 2 resolutions x 2 inits, 3 seeds), then moves every slider and dropdown through its values, round after
+round, and times each move: the widget's redraw (index precomputed arrays, build the matplotlib Figure, render the
+PNG that the browser shows). Prints the median and p90 per widget and control, the build time, and the command
 and machine. Target: a median of at most 150 ms per move on 2 CPU cores.
 
     .venv/bin/python benchmarks/widget_latency.py [--rounds 5] [--images 128] [--threads N]
@@ -85,7 +85,8 @@ def main():
     trained, init = ViT(cfg).eval(), ViT(cfg).eval()
     images = torch.rand(args.images, 1, 32, 32)
     builders = {
-        "filter PCs (Fig. 7 left)": lambda: filter_pcs_widget({"a": trained, "b": init}, components=8, max_components=16),
+        "filter PCs (Fig. 7 "
+        "left)": lambda: filter_pcs_widget({"a": trained, "b": init}, components=8, max_components=16),
         "position similarity (Fig. 7 centre)": lambda: pos_similarity_widget(
             {"a": trained, "b": init, "resized 48 px": at_resolution(trained, 48)}),
         "attention distance (Fig. 7 right)": lambda: attention_distance_widget({"a": trained, "b": init}, images),

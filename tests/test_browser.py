@@ -58,7 +58,8 @@ def widget_outputs(nb: Path) -> list[tuple[int, dict]]:
 
 def _missing() -> str | None:
     if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` (.ci/run does) to run the browser test"
+        return (f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` (.ci/run does) to run "
+                "the browser test")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -148,7 +149,8 @@ ERRORS_JS = """() => {
     if (cell.type !== 'code') continue;
     for (const out of cell.toJSON().outputs) {
       if (out.output_type === 'error') errors.push(`cell ${i}: ${out.ename}: ${out.evalue}`);
-      if (out.output_type === 'stream' && out.name === 'stderr') errors.push(`cell ${i} stderr: ${[].concat(out.text).join('').slice(0, 300)}`);
+      if (out.output_type === 'stream' && out.name === 'stderr')
+        errors.push(`cell ${i} stderr: ${[].concat(out.text).join('').slice(0, 300)}`);
     }
   }
   return errors;
@@ -159,7 +161,8 @@ NOT_RUN_JS = """() => {
   const missing = [];
   for (let i = 0; i < cells.length; i++) {
     const cell = cells.get(i).toJSON();
-    if (cell.cell_type === 'code' && [].concat(cell.source).join('').trim() && cell.execution_count === null) missing.push(i);
+    if (cell.cell_type === 'code' && [].concat(cell.source).join('').trim() && cell.execution_count === null)
+      missing.push(i);
   }
   return missing;
 }"""

@@ -108,3 +108,12 @@ def test_the_runtime_needs_no_jupyter_front_end_and_make_lab_installs_one():
     dry = subprocess.run(["make", "-n", "-W", "pyproject.toml", "-o", ".venv/bin/python", ".venv/.installed"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert '-e ".[lab,test]"' in dry
+
+
+def test_code_stays_within_the_house_line_length():
+    limit = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["line-length"]
+    files = [p for folder in ("vitlib", "tests", "benchmarks") for p in sorted((ROOT / folder).rglob("*.py"))]
+    assert len(files) > 50
+    too_long = [f"{p.relative_to(ROOT)}:{i} ({len(line)})" for p in files
+                for i, line in enumerate(p.read_text().splitlines(), 1) if len(line) > limit]
+    assert not too_long, f"lines over {limit} characters (pyproject's [tool.ruff] line-length): {too_long}"

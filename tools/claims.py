@@ -86,7 +86,8 @@ def ledger(runs_dir: Path) -> str:
     for claim_id, found in sorted(by_claim.items()):
         first = found[0]
         out += [f"## {claim_id}", "", f"- notebook {claim_id.split('.')[0]}: {first['statement']}",
-                f"- control: {first['control'] or 'none'}", f"- threshold: {first['threshold']:g} {first['unit']}".rstrip(),
+                f"- control: {first['control'] or 'none'}",
+                f"- threshold: {first['threshold']:g} {first['unit']}".rstrip(),
                 "", table(found, markdown=True), ""]
     return "\n".join(out)
 

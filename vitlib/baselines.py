@@ -14,16 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .validate import check_images, check_int, check_rate
+from .validate import check_images, check_int, check_rate, check_widths
 
 __all__ = ["conv_bn_relu", "SmallCNN", "BasicBlock", "SmallResNet"]
-
-
-def _check_widths(widths) -> tuple[int, ...]:
-    widths = tuple(widths)
-    if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
-        raise ValueError(f"widths must be a non-empty sequence of positive integers, got {widths!r}; e.g. (32, 64)")
-    return widths
 
 
 def _check_input(images: torch.Tensor, in_channels: int, min_size: int, like: torch.Tensor) -> None:
@@ -56,7 +49,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths=(32, 64), dropout: float = 0.0):
         super().__init__()
-        widths = _check_widths(widths)
+        widths = check_widths(widths)
         _check_sizes(in_channels, num_classes)
         check_rate(dropout, "dropout")
         self.cfg = dict(in_channels=in_channels, num_classes=num_classes, widths=list(widths), dropout=dropout)
@@ -111,7 +104,7 @@ class SmallResNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths=(32, 64, 128), blocks: int = 1):
         super().__init__()
-        widths = _check_widths(widths)
+        widths = check_widths(widths)
         _check_sizes(in_channels, num_classes)
         check_int(blocks, "blocks (per stage)")
         self.cfg = dict(in_channels=in_channels, num_classes=num_classes, widths=list(widths), blocks=blocks)

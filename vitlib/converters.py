@@ -180,7 +180,8 @@ def _gelu_kind(act: torch.nn.Module, source: str) -> str:
     else:
         kind = {"GELU": "exact", "GELUTanh": "tanh"}.get(type(act).__name__)
     if kind is None:
-        raise ValueError(f"{source}: the MLP's activation is {type(act).__name__}, not GELU; vitlib's ViT supports exact "
+        raise ValueError(f"{source}: the MLP's activation is {type(act).__name__}, not GELU; vitlib's ViT supports "
+                         "exact "
                          "and tanh GELU only")
     return kind
 
@@ -241,7 +242,8 @@ def from_timm(model_or_state_dict, heads: int | None = None, **config) -> ViT:
     _require(sd, ["patch_embed.proj.weight", "pos_embed", "blocks.0.mlp.fc1.weight"], source)
     proj, pos = sd["patch_embed.proj.weight"], sd["pos_embed"]
     if proj.ndim != 4 or proj.shape[2] != proj.shape[3]:
-        raise _shape_error(source, "patch_embed.proj.weight", proj.shape, "(D, C, P, P): square patches", "not supported")
+        raise _shape_error(source, "patch_embed.proj.weight", proj.shape, "(D, C, P, P): square "
+                                                                          "patches", "not supported")
     if pos.ndim != 3:
         raise _shape_error(source, "pos_embed", pos.shape, "(1, T, D)", "not a timm ViT's position embeddings")
     class_token = "cls_token" in sd
@@ -250,7 +252,8 @@ def from_timm(model_or_state_dict, heads: int | None = None, **config) -> ViT:
         raise ValueError(f"{source}: missing 'norm.weight' or 'fc_norm.weight': a model without a final LayerNorm "
                          "(timm's final_norm=False) is not supported")
     dim, patch, grid = proj.shape[0], proj.shape[2], _grid(pos.shape[1], int(class_token), source, "pos_embed",
-                                                           "a non-square image, register tokens, or no_embed_class=True")
+                                                           "a non-square image, register tokens, or "
+                                                           "no_embed_class=True")
     depth = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k)))
     found.setdefault("pool", "mean" if not class_token or norm == "after_pool" else "cls")
     found.update(image_size=grid * patch, patch_size=patch, in_channels=proj.shape[1], dim=dim, depth=depth,
@@ -573,4 +576,5 @@ def from_google_npz(path_or_arrays, gelu: str = "tanh", **config) -> ViT:
             plan[f"{vitlib_name}.weight"] = ((f"{flax_name}/kernel",), flax_dense)
             plan[f"{vitlib_name}.bias"] = ((f"{flax_name}/bias",), _same)
     group = lambda key: key.rsplit("/", 1)[0] if "/" in key else key  # noqa: E731  a flax module's parameters
-    return load_checked(model, t, plan, source, "Is it a plain ViT checkpoint of vit_jax?", hints=NPZ_HINTS, group=group)
+    return load_checked(model, t, plan, source, "Is it a plain ViT checkpoint of "
+                                                "vit_jax?", hints=NPZ_HINTS, group=group)

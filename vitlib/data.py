@@ -1,7 +1,6 @@
 """Datasets, all offline by default.
 
     load_digits         scikit-learn's bundled handwritten digits: 1,797 real 8x8 images, 10 classes
-    FractalDataset      formula-generated FractalDB-style images, any size (from vitlib.fractals)
     sample_photo(s)     the two photos bundled with scikit-learn (a flower and a temple)
     load_cifar10        CIFAR-10 from its python-pickle archive (checksum-verified download)
     load_image_folder   root/class_name/*.png|jpg -> tensors + class names
@@ -17,7 +16,6 @@ import io
 import os
 import pickle
 import tarfile
-import time
 import zlib
 from pathlib import Path
 
@@ -26,10 +24,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 from sklearn.model_selection import train_test_split
-from torch.utils.data import Dataset
 
-from .files import CorruptArchiveError, DownloadError, download_file, verify_download
-from .fractals import FractalDataset, random_ifs, render_ifs
+from .files import CorruptArchiveError, download_file, verify_download
 from .validate import check_channels, check_image_size, check_images, check_int, check_number, check_tensor
 
 __all__ = [
@@ -37,17 +33,11 @@ __all__ = [
     "resize_images",
     "split_dataset",
     "split_indices",
-    "random_ifs",
-    "render_ifs",
-    "FractalDataset",
-    "images_per_second",
     "sample_photo",
     "sample_photos",
     "CIFAR10_URL",
     "CIFAR10_MD5",
     "CIFAR10_CLASSES",
-    "CorruptArchiveError",
-    "DownloadError",
     "download_cifar10",
     "load_cifar10",
     "FLOWERS_URL",
@@ -160,7 +150,8 @@ def _check_train_size(train_size) -> None:
     """None, a count >= 1 or a fraction in (0, 1] (the count against the class number is checked later)."""
     if train_size is None or isinstance(train_size, float):
         if train_size is not None and not 0 < train_size <= 1:
-            raise ValueError(f"train_size as a fraction must be in (0, 1], got {train_size}; e.g. 0.5, or a count such as 100")
+            raise ValueError(f"train_size as a fraction must be in (0, 1], got {train_size}; e.g. 0.5, or a count "
+                             "such as 100")
         return
     check_int(train_size, "train_size")
 
@@ -177,22 +168,6 @@ def _subsample(x: torch.Tensor, y: torch.Tensor, size: int | float, seed: int) -
     keep, _ = train_test_split(np.arange(n), train_size=count, random_state=seed, stratify=stratify)
     keep = np.sort(keep)
     return x[keep], y[keep]
-
-
-# ----------------------------------------------------------------------------- formula-generated images
-# FractalDataset, random_ifs and render_ifs are in vitlib.fractals; imported above, so that every dataset
-# can be found here.
-
-
-def images_per_second(dataset: Dataset, count: int = 256) -> float:
-    """How fast `dataset` makes images: generate `count` items and return images per second."""
-    if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
-    count = min(count, len(dataset))
-    start = time.perf_counter()
-    for i in range(count):
-        dataset[i]
-    return count / (time.perf_counter() - start)
 
 
 # ----------------------------------------------------------------------------- sample photos
@@ -242,7 +217,8 @@ _CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 _CIFAR10_TEST = ["test_batch"]
 
 
-def download_cifar10(root: str | os.PathLike = "downloads", url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5) -> Path:
+def download_cifar10(root: str | os.PathLike = "downloads", url: str = CIFAR10_URL,
+                     md5: str | None = CIFAR10_MD5) -> Path:
     """Download the CIFAR-10 python archive into `root` (if not there yet) and verify its md5.
 
     -> the path of cifar-10-python.tar.gz (see `download_file`: atomic, verified).
@@ -302,7 +278,8 @@ def _read_cifar_archive(path: Path, names: list[str]) -> list[tuple[np.ndarray, 
                 out.append(_read_cifar_batch(member.read()))
             return out
     except (KeyError, AttributeError, TypeError) as error:
-        raise CorruptArchiveError(f"{path} is not a CIFAR-10 python archive ({error!r} is missing or malformed); {fix}") from error
+        raise CorruptArchiveError(f"{path} is not a CIFAR-10 python archive ({error!r} is missing or malformed); "
+                                  f"{fix}") from error
     except (tarfile.TarError, EOFError, zlib.error, OSError, pickle.UnpicklingError, ValueError) as error:
         raise CorruptArchiveError(f"{path} is corrupt or truncated ({error}); {fix}") from error
 
@@ -339,7 +316,8 @@ def load_cifar10(
             )
         path = download_cifar10(root, url, md5)
     if md5 is not None:
-        verify_download(path, md5, "md5", fix=f"delete it and download it again (load_cifar10({str(root)!r}, download=True))")
+        verify_download(path, md5, "md5", fix=f"delete it and download it again (load_cifar10({str(root)!r}, "
+                                              "download=True))")
     batches = _read_cifar_archive(path, _CIFAR10_TRAIN + _CIFAR10_TEST)
     return _cifar_tensors(batches, image_size, train_size, seed)
 
@@ -384,7 +362,8 @@ def download_flowers(root: str | os.PathLike = "downloads", url: str = FLOWERS_U
             with tarfile.open(archive, "r:gz") as tar:
                 tar.extractall(root, filter="data")  # the "data" filter rejects links, devices, absolute paths
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-            raise CorruptArchiveError(f"{archive} is corrupt or truncated ({error}); delete it and download again") from error
+            raise CorruptArchiveError(f"{archive} is corrupt or truncated ({error}); delete it and download "
+                                      "again") from error
     return folder
 
 
@@ -417,7 +396,8 @@ def load_image_folder(
         raise ValueError(f"normalising needs both mean and a positive std, got mean={mean!r}, std={std!r}; "
                          "pass e.g. mean=0.5, std=0.5, or neither")
     if not root.is_dir():
-        raise ValueError(f"image folder {root} does not exist or is not a folder; pass the folder that holds one sub-folder per class")
+        raise ValueError(f"image folder {root} does not exist or is not a folder; pass the folder that holds one "
+                         "sub-folder per class")
     class_names = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_names:
         raise ValueError(f"{root} has no class sub-folders; arrange the images as {root}/<class_name>/<image>.png")

@@ -1,12 +1,12 @@
-"""Files: atomic writes, secure reads, digests and checked downloads.
+"""Files: atomic writes, digests and checked downloads.
 
-    write_atomic     torch.save to a temporary file, then rename: never a half-written file
-    read_secure      torch.load(weights_only=True): tensors and plain values only, no code runs
+    write_atomic     write to a temporary file, flush it to disk, then rename: never a half-written file
     file_digest      sha256 (or md5) of a file, read in chunks
     download_file    download once, verify (or record) the checksum, rename only when complete
     verify_download  check a downloaded file against its checksum, or the one recorded at download
 
-Nothing here knows about ViTs or datasets: `checkpoints`, `data` and `train` build on it.
+Nothing here knows about ViTs, datasets or the checkpoint format: `checkpoints` (the one place that
+calls torch.save and torch.load), `data` and `pretrain` build on it.
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
-import zipfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
-import torch
-
-__all__ = ["CorruptArchiveError", "DownloadError", "write_atomic", "read_secure", "file_digest", "download_file",
-           "verify_download"]
+__all__ = ["CorruptArchiveError", "DownloadError", "write_atomic", "file_digest", "download_file", "verify_download"]
 
 
 class CorruptArchiveError(ValueError):
@@ -97,45 +94,36 @@ def verify_download(path: str | os.PathLike, checksum: str | None = None, algori
     record = Path(f"{path}.{algorithm}")
     expected = checksum or (record.read_text().split()[0] if record.is_file() else None)
     if expected is not None and (actual := file_digest(path, algorithm)) != expected:
-        raise CorruptArchiveError(f"{path} has {algorithm} {actual}, expected {expected}: it is corrupt or changed; {fix}")
+        raise CorruptArchiveError(f"{path} has {algorithm} {actual}, expected {expected}: it is corrupt or changed; "
+                                  f"{fix}")
 
 
-def write_atomic(obj, path: str | os.PathLike) -> Path:
-    """torch.save(obj) to `path` atomically: a temporary file in the same folder, flushed to
-    disk, then renamed over `path`. An interruption (an error, Ctrl-C) never leaves a
-    half-written file behind: `path` holds the old content or the new, and no temp file stays."""
+def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[BinaryIO], object]) -> Path:
+    """Write `content` to `path` atomically; -> path.
+
+    content: text (written as UTF-8), bytes, or a function that writes to an open binary file
+    (e.g. `lambda f: torch.save(payload, f)`). It goes to a temporary file in the same folder,
+    is flushed to disk, then renamed over `path`. An interruption (an error, Ctrl-C) never leaves a
+    half-written file behind: `path` holds the old content or the new, and no temp file stays.
+    """
+    if not (isinstance(content, (str, bytes)) or callable(content)):
+        raise TypeError(f"content must be text, bytes or a function that writes to a binary file, got "
+                        f"{type(content).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            if callable(content):
+                content(f)
+            else:
+                f.write(content.encode() if isinstance(content, str) else content)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a checkpoint is an ordinary file
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a checkpoint or manifest is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
-
-
-def read_secure(path: str | os.PathLike, map_location="cpu"):
-    """torch.load(path, weights_only=True): only tensors and plain values come back, no code runs.
-
-    A missing file raises FileNotFoundError; a truncated or corrupt file, or one holding
-    other objects, raises ValueError saying so.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; check the path (save one with vitlib.checkpoints.save)")
-    corrupt = f"{path} is corrupt or truncated (or not a PyTorch file); re-create it, or re-download it and check its sha256"
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one loses its directory
-        raise ValueError(corrupt)
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise ValueError(f"{corrupt} ({err})") from err
-    except Exception as err:  # an unpickler refusal: the file holds objects other than tensors
-        raise ValueError(f"{path} holds more than tensors and plain values; refusing to load it ({err})") from err

@@ -13,7 +13,7 @@ import copy
 from .embeddings import resize_pos_embed
 from .model import ViT
 
-__all__ = ["at_resolution", "freeze", "param_groups_lrd"]
+__all__ = ["at_resolution", "freeze", "weight_decay_applies", "param_groups_lrd"]
 
 
 def at_resolution(model: ViT, image_size: int, mode: str = "bilinear", align_corners: bool | None = True) -> ViT:
@@ -57,12 +57,20 @@ def freeze(model: ViT, trainable: str = "head") -> ViT:
     return model
 
 
+def weight_decay_applies(name: str, param) -> bool:
+    """The one weight-decay rule (`fit` and `param_groups_lrd`): AdamW's weight decay goes on weight
+    matrices and conv kernels only; not on biases and norm scales (1-D), nor on the class token and
+    the position embeddings (parameters named ...token and ...pos_embed, e.g. cls_token.token)."""
+    return param.ndim >= 2 and name.rsplit(".", 1)[-1] not in ("token", "pos_embed")
+
+
 def param_groups_lrd(model: ViT, lr: float, decay: float = 0.75, weight_decay: float = 0.05) -> list[dict]:
     """AdamW parameter groups with layer-wise learning-rate decay (BEiT, MAE).
 
     Layer 0 is the embeddings, layers 1..L the blocks, L+1 the final norm and head;
-    layer i gets lr * decay^(L+1-i). Biases, norms and embeddings get no weight decay.
-    Only parameters that require grad are included.
+    layer i gets lr * decay^(L+1-i): its group's "lr", and "lr_scale" = decay^(L+1-i), the factor
+    `fit(..., layer_decay=decay)` multiplies its schedule's learning rate by, every step.
+    Weight decay where `weight_decay_applies`. Only parameters that require grad are included.
     """
     if not 0 < decay <= 1:
         raise ValueError(f"decay must be in (0, 1], got {decay}")
@@ -77,9 +85,10 @@ def param_groups_lrd(model: ViT, lr: float, decay: float = 0.75, weight_decay: f
             layer = depth + 1
         else:
             layer = 0
-        no_decay = p.ndim < 2 or name.startswith(("cls_token.", "pos_embed."))
+        no_decay = not weight_decay_applies(name, p)
+        scale = decay ** (depth + 1 - layer)
         group = groups.setdefault((layer, no_decay), {
-            "params": [], "lr": lr * decay ** (depth + 1 - layer), "weight_decay": 0.0 if no_decay else weight_decay,
+            "params": [], "lr": lr * scale, "lr_scale": scale, "weight_decay": 0.0 if no_decay else weight_decay,
             "layer": layer})
         group["params"].append(p)
     return [groups[k] for k in sorted(groups)]

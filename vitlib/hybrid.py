@@ -27,15 +27,16 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .baselines import SmallResNet, _check_widths
+from .baselines import SmallResNet
 from .model import ViT, ViTConfig
+from .validate import check_widths
 
 __all__ = ["CNNStemEmbedding", "hybrid_vit", "stem_stride"]
 
 
 def stem_stride(stem_widths) -> int:
     """Input pixels per feature-map pixel, per side, of a stem with one stage per width: 2^(stages - 1)."""
-    return 2 ** (len(_check_widths(stem_widths)) - 1)
+    return 2 ** (len(check_widths(stem_widths)) - 1)
 
 
 class CNNStemEmbedding(nn.Module):

@@ -23,7 +23,7 @@ from einops import rearrange
 from torch import nn
 
 from .embeddings import sincos_2d
-from .probes import patch_distances
+from .patches import patch_distances
 from .validate import check_int, check_number
 
 __all__ = ["uniform_attention_distance", "position_only_attention", "seed_locality"]
@@ -82,7 +82,8 @@ def seed_locality(model: nn.Module, temperature: float = 10.0, qk_gain: float = 
     n, dim = table.shape[0] - prefix, table.shape[1]
     grid = math.isqrt(n)
     if grid * grid != n or dim % 4:
-        raise ValueError(f"seed_locality needs a square grid of patches and dim divisible by 4, got {n} patches, dim {dim}")
+        raise ValueError(f"seed_locality needs a square grid of patches and dim divisible by 4, got {n} patches, dim "
+                         f"{dim}")
     table[prefix:] = sincos_2d(grid, dim, temperature=temperature)  # (N, D)
     generator = torch.Generator().manual_seed(seed)
     for block in blocks:

@@ -93,7 +93,8 @@ class ViTConfig:
     def __post_init__(self):
         check_fields(self, sizes=("image_size", "patch_size", "in_channels", "dim", "depth", "heads", "mlp_dim"),
                      counts=("num_classes",), optional_sizes=("head_hidden_dim",), positive=("norm_eps",),
-                     rates=("dropout", "attention_dropout", "drop_path"), flags=("class_token", "qkv_bias", "patch_embed_norm"))
+                     rates=("dropout", "attention_dropout", "drop_path"),
+                     flags=("class_token", "qkv_bias", "patch_embed_norm"))
         check_patch_size(self.image_size, self.patch_size)
         check_heads(self.dim, self.heads)
         choices = {"pool": ("cls", "mean"), "pos_embed": POS_EMBED_KINDS, "head": ("linear", "mlp"),
@@ -196,7 +197,8 @@ class ViT(nn.Module):
         if num_classes == 0:
             return nn.Identity()
         if kind == "mlp":
-            return PretrainHead(self.cfg.dim, self.cfg.head_hidden_dim or self.cfg.dim, num_classes).apply(_init_weights)
+            hidden = self.cfg.head_hidden_dim or self.cfg.dim
+            return PretrainHead(self.cfg.dim, hidden, num_classes).apply(_init_weights)
         return zero_linear(self.cfg.dim, num_classes)
 
     def reset_head(self, num_classes: int) -> None:

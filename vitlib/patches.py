@@ -6,6 +6,9 @@ dimensions by one linear map E of shape (P*P*C, D).
 
 A convolution with P x P kernels and stride P applies that same linear map to
 every patch, so `PatchEmbed` keeps a single weight and offers both forms.
+
+The geometry of the patch grid, `patch_distances`, is here too: the probes (mean attention distance)
+and vitlib.locality measure with it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from torch import nn
 
 from .validate import check_image_shape, check_images, check_int, check_tensor
 
-__all__ = ["patchify", "unpatchify", "PatchEmbed", "check_patch_size"]
+__all__ = ["patchify", "unpatchify", "PatchEmbed", "check_patch_size", "patch_distances"]
 
 
 def check_patch_size(image_size: int, patch_size: int) -> None:
@@ -72,7 +75,8 @@ def unpatchify(patches: torch.Tensor, patch_size: int, grid_size: tuple[int, int
         check_tensor(patches, "patches", "(B, N, P*P*C)")  # TypeError naming the conversion
     check_int(patch_size, "patch_size")
     if patches.ndim != 3 or 0 in patches.shape[1:]:
-        raise ValueError(f"expected patches of shape (B, N, P*P*C) with N, P*P*C >= 1, got shape {tuple(patches.shape)}")
+        raise ValueError("expected patches of shape (B, N, P*P*C) with N, P*P*C >= 1, got shape "
+                         f"{tuple(patches.shape)}")
     b, n, k = patches.shape
     if grid_size is None:
         side = int(round(n**0.5))
@@ -159,3 +163,12 @@ class PatchEmbed(nn.Module):
         if self.norm_out is not None:
             x = self.norm_out(x)
         return x
+
+
+def patch_distances(grid_size: int, patch_size: int) -> torch.Tensor:
+    """Distances in pixels between the centres of every pair of patches of a G x G grid: (N, N)."""
+    check_int(grid_size, "grid_size")
+    check_int(patch_size, "patch_size")
+    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
+    centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).float()  # (N, 2), grid units
+    return torch.cdist(centres, centres) * patch_size  # (N, N) pixels

@@ -10,6 +10,7 @@ position) transfers to real images; notebook 07 measures how much, on the digits
     python -m vitlib.pretrain --epochs 2 --out runs/try --classes 10   # a quick try
     python -m vitlib.pretrain --resume              # continue from runs/fractal-vit-run/last.pt
     python -m vitlib.pretrain --cutmix 0.5 --out runs/cutmix   # CutMix on half the batches
+    python -m vitlib.pretrain --layer-decay 0.75    # layer-wise lr decay, as fit(layer_decay=0.75)
     torchrun --standalone --nproc_per_node=2 -m vitlib.pretrain   # the same training on 2 processes
 
 To bundle a checkpoint with the package, copy <name>.pt and <name>.json into data/ (or pass --out data).
@@ -45,12 +46,13 @@ import torch
 from .checkpoints import save
 from .fractals import FractalDataset
 from .distributed import finish, processes
-from .files import file_digest
+from .files import file_digest, write_atomic
 from .locality import seed_locality
 from .model import ViT, ViTConfig
-from .train import PRECISIONS, fit
+from .precision import PRECISIONS
+from .train import fit
 
-__all__ = ["RECIPE", "INITS", "model_config", "initial_model", "make_data", "pretrain", "main"]
+__all__ = ["RECIPE", "WEIGHT_INITS", "model_config", "initial_model", "make_data", "pretrain", "main"]
 
 # The bundled recipe: every default of the command line.
 RECIPE = dict(
@@ -72,6 +74,7 @@ RECIPE = dict(
     label_smoothing=0.1,
     shift=2,
     cutmix=0.0,  # the probability of CutMix per batch (vitlib.augment.cutmix); manifests without it had 0.0
+    layer_decay=None,  # layer-wise lr decay in (0, 1] (fit(layer_decay=...)); None: off, as in manifests without it
     init="standard",  # "locality": a locality-seeded start (vitlib.locality.seed_locality), not the paper's
     flip=False,  # True mirrors half the images left-right (FractalDB): position embeddings then learn the mirror
     seed=0,
@@ -79,7 +82,7 @@ RECIPE = dict(
 )
 
 
-INITS = ("standard", "locality")
+WEIGHT_INITS = ("standard", "locality")  # how --init starts the weights (not notebook 07's starting points)
 
 
 def model_config(recipe: dict) -> ViTConfig:
@@ -92,8 +95,8 @@ def model_config(recipe: dict) -> ViTConfig:
 def initial_model(recipe: dict) -> ViT:
     """The model a run of `recipe` starts from (the same weights every time): standard or locality-seeded."""
     recipe = {**RECIPE, **recipe}
-    if recipe["init"] not in INITS:
-        raise ValueError(f"--init must be one of {INITS}, got {recipe['init']!r}")
+    if recipe["init"] not in WEIGHT_INITS:
+        raise ValueError(f"--init must be one of {WEIGHT_INITS}, got {recipe['init']!r}")
     torch.manual_seed(recipe["seed"])
     model = ViT(model_config(recipe))
     if recipe["init"] == "locality":
@@ -107,7 +110,8 @@ def _render(args: tuple[FractalDataset, int, int]) -> tuple[torch.Tensor, torch.
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.int64)
 
 
-def make_data(recipe: dict, workers: int = 1) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+def make_data(recipe: dict, workers: int = 1) -> tuple[tuple[torch.Tensor, torch.Tensor],
+                                                       tuple[torch.Tensor, torch.Tensor]]:
     """Render the training and held-out images: -> (x_train (B, 1, S, S), y_train), (x_held, y_held).
 
     Item i of a FractalDataset is class i % C, instance i // C, so its first C * images_per_class
@@ -157,6 +161,7 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
     history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                   weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
                   label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], cutmix=recipe["cutmix"],
+                  layer_decay=recipe["layer_decay"],
                   seed=recipe["seed"], precision=recipe["precision"], checkpoint_dir=run_dir, resume=resume,
                   checkpoint_meta={"pretrain_recipe": recipe}, progress=progress)
     if history.interrupted:
@@ -191,15 +196,8 @@ def _write_outputs(model, history, recipe: dict, out: Path, command: str | None,
         "date": time.strftime("%Y-%m-%d"),
     }
     manifest_path = out / f"{recipe['name']}.json"
-    _write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    write_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")  # never half a manifest
     return manifest
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary file next to `path`, then rename it over `path`: never half a manifest."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -207,11 +205,15 @@ def main(argv: list[str] | None = None) -> dict:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for key, value in RECIPE.items():
         if key == "init":
-            parser.add_argument("--init", choices=INITS, default=value,
+            parser.add_argument("--init", choices=WEIGHT_INITS, default=value,
                                 help="locality: start with local attention heads, put in by hand (vitlib.locality)")
         elif key == "precision":
             parser.add_argument("--precision", choices=PRECISIONS, default=value,
                                 help="fp32: exactly comparable runs; auto: bf16 where the hardware computes it")
+        elif key == "layer_decay":
+            parser.add_argument("--layer-decay", type=float, default=value,
+                                help="layer-wise learning-rate decay in (0, 1]: layer i of L trains at lr * "
+                                     "decay^(L+1-i) (fit(layer_decay=...)); default: off")
         elif isinstance(value, bool):
             parser.add_argument("--" + key.replace("_", "-"), action=argparse.BooleanOptionalAction, default=value)
         else:

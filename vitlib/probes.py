@@ -6,6 +6,8 @@
     attention_rollout        attention flow from the [class] token to the patches (Figure 6)
     attention_maps           where each head looks from one query patch
     run_with_attention       one eval-mode pass of a model over images, keeping every layer's attention
+    few_shot_linear          the paper's few-shot linear evaluation of frozen features (with frozen_features,
+                             and nearest_neighbour on raw pixels as the floor)
 
 Tensor functions: they take a model or arrays and return arrays; the course's figures draw
 them. The conventions of Appendix D.7 are stated at each function (the paper does not say how
@@ -22,10 +24,11 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .patches import patch_distances
 from .validate import check_int, check_tensor
 
 __all__ = ["embedding_filter_pcs", "pos_embed_similarity", "mean_attention_distance", "attention_rollout",
-           "attention_maps", "patch_distances", "run_with_attention", "pos_similarity_structure", "patch_pcs",
+           "attention_maps", "run_with_attention", "pos_similarity_structure", "patch_pcs",
            "POSITION_RELATIONS"]
 
 
@@ -176,15 +179,6 @@ def _pca(samples: torch.Tensor, n: int, patch_size: int) -> tuple[torch.Tensor, 
     return pcs, torch.from_numpy(pca.explained_variance_ratio_).float()
 
 
-def patch_distances(grid_size: int, patch_size: int) -> torch.Tensor:
-    """Distances in pixels between the centres of every pair of patches of a G x G grid: (N, N)."""
-    check_int(grid_size, "grid_size")
-    check_int(patch_size, "patch_size")
-    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
-    centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).float()  # (N, 2), grid units
-    return torch.cdist(centres, centres) * patch_size  # (N, N) pixels
-
-
 def _check_attention(attn, name: str) -> torch.Tensor:
     """One layer's attention weights as a float tensor (B, H, T, T) (a numpy array is fine too)."""
     attn = _as_array(attn, name, "(B, H, T, T)").detach().float()
@@ -217,7 +211,8 @@ def _grid_side(tokens: int, num_prefix_tokens: int) -> int:
     n = tokens - num_prefix_tokens
     side = math.isqrt(max(n, 0))
     if n <= 0 or side * side != n:
-        raise ValueError(f"{tokens} tokens minus {num_prefix_tokens} prefix tokens do not form a square grid of patches")
+        raise ValueError(f"{tokens} tokens minus {num_prefix_tokens} prefix tokens do not form a square grid of "
+                         "patches")
     return side
 
 
@@ -271,7 +266,8 @@ def attention_maps(attn, query: int, num_prefix_tokens: int = 1) -> torch.Tensor
     check_int(query, "query", minimum=-1)
     side = _grid_side(attn.shape[-1], num_prefix_tokens)
     if not -1 <= query < side * side:
-        raise ValueError(f"query {query} is outside the {side}x{side} grid; use 0..{side * side - 1}, or -1 for [class]")
+        raise ValueError(f"query {query} is outside the {side}x{side} grid; use 0..{side * side - 1}, or -1 for "
+                         "[class]")
     row = attn[:, :, 0 if query == -1 else num_prefix_tokens + query, num_prefix_tokens:]  # (B, H, N)
     return rearrange(row, "b h (gh gw) -> b h gh gw", gh=side)
 
@@ -346,3 +342,34 @@ def attention_entropy(attn, num_prefix_tokens: int = 1) -> torch.Tensor:
     a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     entropy = -(a * a.clamp_min(1e-12).log()).sum(dim=-1)  # (B, H, N): one per query
     return (entropy / math.log(side * side)).mean(dim=(0, 2)) if side > 1 else torch.zeros(attn.shape[1])
+
+
+# --- the paper's few-shot linear evaluation (Section 4.1), notebook 07 ------------------------
+
+__all__ += ["frozen_features", "few_shot_linear", "nearest_neighbour"]
+
+
+def frozen_features(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The frozen representation of a ViT (the [class] token after the final LayerNorm): (B, C, H, W) -> (B, D)."""
+    model.eval()
+    with torch.no_grad():
+        batches = range(0, len(images), batch_size)
+        return torch.cat([model.forward_features(images[i:i + batch_size])[0] for i in batches])  # [B, D]
+
+
+def few_shot_linear(train_features, y_train, test_features, y_test, l2: float = 1.0) -> float:
+    """The paper's few-shot linear evaluation (Section 4.1): regularised least squares from frozen features to
+    {-1, 1}^K targets, solved in closed form (scikit-learn's RidgeClassifier), -> test accuracy."""
+    from sklearn.linear_model import RidgeClassifier
+
+    clf = RidgeClassifier(alpha=l2).fit(np.asarray(train_features), np.asarray(y_train))
+    return float((clf.predict(np.asarray(test_features)) == np.asarray(y_test)).mean())
+
+
+def nearest_neighbour(x_train, y_train, x_test, y_test) -> float:
+    """1-nearest-neighbour on raw pixels (Euclidean), -> test accuracy: the floor any learned model should beat."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    flat = lambda x: np.asarray(x).reshape(len(x), -1)  # noqa: E731  (B, C, H, W) -> (B, C*H*W)
+    return float((KNeighborsClassifier(1).fit(flat(x_train), np.asarray(y_train)).predict(flat(x_test))
+                  == np.asarray(y_test)).mean())

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from . import distributed
-from .checkpoints import FORMAT, read_secure
+from .checkpoints import read_checkpoint
 from .distributed import Processes
 
 __all__ = ["ADDED_LATER", "differences", "rng_states", "restore"]
@@ -23,7 +23,7 @@ __all__ = ["ADDED_LATER", "differences", "rng_states", "restore"]
 
 # Recipe keys added after checkpoints were written, with the value every run before had: a recipe
 # without one of them (at any depth, e.g. pretrain_recipe.cutmix) counts as having that value.
-ADDED_LATER = {"cutmix": 0.0}
+ADDED_LATER = {"cutmix": 0.0, "layer_decay": None}
 
 
 def differences(saved, now, name: str = "") -> list[str]:
@@ -53,14 +53,15 @@ def restore(path: Path, recipe: dict, model, optimizer, scaler, generator, procs
     """
     payload = None
     if procs.is_main and path.exists():
-        payload = read_secure(path, map_location="cpu")
+        payload = read_checkpoint(path, map_location="cpu")
     payload = distributed.broadcast(payload, procs)
     if payload is None:
         say(f"nothing to resume at {path}: starting from scratch")
         return None
-    if payload.get("format") != FORMAT or "training" not in payload:
-        raise ValueError(f"{path} holds no training state to resume from (written by an older vitlib, or by "
-                         "checkpoints.save); start afresh without resume, or with another checkpoint_dir")
+    if "training" not in payload:
+        raise ValueError(f"{path} holds no training state to resume from (written by checkpoints.save without "
+                         "training=, or by an older vitlib); start afresh without resume, or with another "
+                         "checkpoint_dir")
     changed = differences(payload["meta"].get("recipe"), recipe)
     if changed:
         raise ValueError(f"cannot resume from {path}: it was made with another recipe ("

@@ -1,4 +1,4 @@
-"""One readable training loop, its schedule, metrics and checkpoints.
+"""One readable training loop, its schedule and metrics.
 
     history = fit(model, (x_train, y_train), (x_test, y_test), epochs=10, lr=1e-3)
     acc = evaluate(model, (x_test, y_test))          # accuracy in [0, 1]
@@ -11,11 +11,15 @@ cosine decay. After every epoch: evaluate, record the History, write the "last" 
 "best") checkpoint atomically. Ctrl-C stops cleanly and returns the History with interrupted=True;
 fit(..., resume=True) continues from the last checkpoint as if the run had never stopped.
 
+fit's own body is that loop, epochs and steps in sight; its parts are named functions above it:
+`_start` (processes, seeds, precision, the optimiser), `_training_batch`, `_step`, `_record_epoch`
+(evaluation) and `_save_epoch` (checkpoints, through vitlib.checkpoints).
+
 Launched by torchrun, the same call trains on several processes (vitlib.distributed): every global
 batch is split across them, and the result is the training of one process (see fit's docstring).
 
 Data is either a pair of tensors (images (B, C, H, W), labels (B,)) or a torch Dataset of
-(image, label) items, such as vitlib.fractals.FractalDataset.
+(image, label) items, such as vitlib.fractals.FractalDataset (see vitlib.batches).
 """
 
 from __future__ import annotations
@@ -34,18 +38,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Dataset, Subset, default_collate
 
-from . import distributed
+from . import checkpoints, distributed
 from . import resume as resuming
-from .augment import augment, augment_share, random_shift
+from .augment import augment_share
 from .augment import cutmix as cutmix_batch
-from .checkpoints import FORMAT
+from .batches import batches, check_data, fetch, global_batches, num_items, share_of
 from .distributed import Processes, shard, sum_across
-from .files import read_secure, write_atomic
-from .model import ViTConfig
-from .precision import PRECISIONS, autocast, autocast_dtype, cpu_supports_bf16, pick_device
-from .validate import check_float, check_int, check_labels, check_model, check_number, check_numbers, check_tensor
+from .finetune import param_groups_lrd, weight_decay_applies
+from .model import ViT, ViTConfig
+from .precision import PRECISIONS, autocast, autocast_dtype, pick_device
+from .validate import check_int, check_labels, check_model, check_number, check_numbers
 
 __all__ = [
     "History",
@@ -54,14 +57,6 @@ __all__ = [
     "predict",
     "classification_report",
     "lr_at",
-    "random_shift",
-    "augment",
-    "pick_device",
-    "cpu_supports_bf16",
-    "PRECISIONS",
-    "autocast_dtype",
-    "save_checkpoint",
-    "load_checkpoint",
     "digits_vit_recipe",
 ]
 
@@ -124,72 +119,16 @@ def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int = 0, final_l
     return lr * (f + (1 - f) * (1 + math.cos(math.pi * t)) / 2)
 
 
-# ----------------------------------------------------------------------------- batches
-
-
-def _check_data(data, name: str) -> None:
-    if isinstance(data, Dataset):
-        return
-    if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise ValueError(f"{name} must be a pair (images, labels) of tensors or a torch Dataset, got {type(data).__name__}")
-    x, y = data
-    check_tensor(x, f"{name} images", "(B, C, H, W)")
-    check_tensor(y, f"{name} labels", "(B,)")
-    if x.ndim != 4:
-        raise ValueError(f"{name} images must have shape (B, C, H, W), got {tuple(x.shape)}; add a channel axis with x[:, None]")
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"{name} labels must have shape ({len(x)},), got {tuple(y.shape)}")
-    if y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise ValueError(f"{name} labels must be integer class indices, got {y.dtype}; use y.long()")
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty")
-    check_float(x, f"{name} images")
-
-
-def _length(data) -> int:
-    return len(data if isinstance(data, Dataset) else data[1])
-
-
-def _global_batches(n: int, batch_size: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
-    """The item indices of each batch of an epoch over n items: a fresh random order drawn from
-    `generator` (one randperm per epoch), or 0, 1, ..., n - 1 without one."""
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    return [order[start : start + batch_size] for start in range(0, n, batch_size)]
-
-
-def _fetch(data, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Items `index` of tensors or a Dataset -> (images (b, C, H, W), labels (b,)); b may be 0."""
-    if not isinstance(data, Dataset):
-        x, y = data
-        return x[index], y[index]
-    if len(index) == 0:  # a process's share of a very small last batch
-        image = torch.as_tensor(data[0][0])
-        return image.new_zeros((0, *image.shape)), torch.zeros(0, dtype=torch.int64)
-    return default_collate([data[int(i)] for i in index])
-
-
-def _batches(data, batch_size: int):
-    """Yield (images (b, C, H, W), labels (b,)) batches in order, from tensors or a Dataset."""
-    for index in _global_batches(_length(data), batch_size):
-        yield _fetch(data, index)
-
-
-def _share_of(data, share: slice):
-    """Items `share` (a slice) of tensors or a Dataset."""
-    if isinstance(data, Dataset):
-        return Subset(data, range(share.start, share.stop))
-    return data[0][share], data[1][share]
-
-
 # ----------------------------------------------------------------------------- evaluation
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data, batch_size: int = 256, precision: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model: nn.Module, data, batch_size: int = 256,
+            precision: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Logits for every image: -> (logits (B, K) float32 on the CPU, labels (B,))."""
     check_model(model)
     check_int(batch_size, "batch_size")
-    _check_data(data, "data")
+    check_data(data, "data")
     check_labels(model, data, "data")
     device = next(model.parameters()).device
     dtype = autocast_dtype(device, precision)
@@ -197,7 +136,7 @@ def predict(model: nn.Module, data, batch_size: int = 256, precision: str = "aut
     model.eval()
     logits, labels = [], []
     try:
-        for x, y in _batches(data, batch_size):
+        for x, y in batches(data, batch_size):
             with autocast(device, dtype):
                 logits.append(model(x.to(device)).float().cpu())
             labels.append(y)
@@ -211,11 +150,11 @@ def _loss_and_accuracy(model: nn.Module, data, batch_size: int = 256, precision:
     """(mean cross-entropy, accuracy) over all of `data`. On several processes each one evaluates its
     own contiguous share (`distributed.shard`) and the sums are added up: no image is counted twice
     or left out, however the set divides."""
-    n = _length(data)
+    n = num_items(data)
     share = shard(n, procs)
     loss_sum, correct = 0.0, 0.0
     if share.stop > share.start:
-        logits, labels = predict(model, _share_of(data, share), batch_size, precision)
+        logits, labels = predict(model, share_of(data, share), batch_size, precision)
         loss_sum = F.cross_entropy(logits, labels, reduction="sum").item()
         correct = (logits.argmax(1) == labels).sum().item()
     loss_sum, correct = sum_across([loss_sum, correct], procs)
@@ -261,88 +200,17 @@ def classification_report(model: nn.Module, data, class_names: list[str] | None 
     }
 
 
-# ----------------------------------------------------------------------------- checkpoints
+# ----------------------------------------------------------------------------- fit's parts
 
 
-def _model_config(model: nn.Module) -> dict:
-    """The model's config as a plain dict (ViTConfig.to_dict(), a dataclass, or a dict), or {}."""
-    cfg = getattr(model, "cfg", None)
-    if hasattr(cfg, "to_dict"):
-        return cfg.to_dict()
-    if dataclasses.is_dataclass(cfg):
-        return dataclasses.asdict(cfg)
-    return dict(cfg) if isinstance(cfg, dict) else {}
-
-
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History | None = None,
-                    training: dict | None = None, **meta) -> Path:
-    """Write a vitlib checkpoint (the format of vitlib.checkpoints.save, so checkpoints.load reads
-    the ViTs among them) atomically: a crash or Ctrl-C mid-save never leaves a half-written file.
-
-    -> path. The file holds {"format", "config": the model's config, "state_dict": the weights,
-    "meta": {"model_class", "history", **meta}}, and, if given, "training": what a resumed fit
-    needs besides the weights (optimiser, schedule position, random-number generators).
-    """
-    payload = {
-        "format": FORMAT,
-        "config": _model_config(model),
-        "meta": {"model_class": type(model).__name__,
-                 "history": history.to_dict() if history is not None else None, **meta},
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    if training is not None:
-        payload["training"] = training
-    return write_atomic(payload, path)
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map_location="cpu") -> dict:
-    """Read a checkpoint written by save_checkpoint (or checkpoints.save), safely: torch.load with
-    weights_only=True. If `model` is given, its weights are loaded (strictly).
-
-    -> {"format", "config", "state_dict", "meta", ["training"]}, with meta["history"] a History.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train with fit(..., checkpoint_dir=...) to write one")
-    payload = read_secure(path, map_location)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a vitlib checkpoint ({FORMAT}); write one with save_checkpoint "
-                         "or vitlib.checkpoints.save")
-    if model is not None:
-        model.load_state_dict(payload["state_dict"])
-    if payload["meta"].get("history") is not None:
-        payload["meta"]["history"] = History.from_dict(payload["meta"]["history"])
-    return payload
-
-
-# ----------------------------------------------------------------------------- the training loop
-
-
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on weight matrices and conv kernels only; not on biases, norms, tokens, E_pos."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        skip = p.ndim < 2 or "pos_embed" in name or "token" in name
-        (no_decay if skip else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-@torch.no_grad()
-def _output_width(model: nn.Module, data, device: torch.device, dtype) -> int:
-    """K, the number of classes: the width of the model's output for the first training image."""
-    was_training = model.training
-    model.eval()  # no dropout or drop-path draws, no BatchNorm statistics updated
-    try:
-        with autocast(device, dtype):
-            return model(_fetch(data, torch.arange(1))[0].to(device)).shape[-1]
-    finally:
-        model.train(was_training)
-
-
-def _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction, label_smoothing, shift,
-                    precision, resume, checkpoint_dir, cutmix=0.0):
+def _check_fit_args(model, train, test, epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction,
+                    label_smoothing, shift, cutmix, grad_clip, precision, resume, checkpoint_dir, layer_decay) -> None:
+    """TypeError or ValueError, naming the argument and a fix, for anything fit cannot train with."""
+    check_model(model)
+    check_data(train, "train")
+    check_labels(model, train, "train")
+    if test is not None:
+        check_data(test, "test")
     check_numbers(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,  # types: TypeError
                   warmup_epochs=warmup_epochs, final_lr_fraction=final_lr_fraction, label_smoothing=label_smoothing,
                   shift=shift, cutmix=cutmix)
@@ -357,17 +225,175 @@ def _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, final_l
     if not 0 <= warmup_epochs <= epochs:
         raise ValueError(f"warmup_epochs must be between 0 and epochs ({epochs}), got {warmup_epochs!r}")
     if not 0 <= final_lr_fraction <= 1:
-        raise ValueError(f"final_lr_fraction (the last lr as a fraction of lr) must be in [0, 1], got {final_lr_fraction!r}")
+        raise ValueError(f"final_lr_fraction (the last lr as a fraction of lr) must be in [0, 1], "
+                         f"got {final_lr_fraction!r}")
     if not 0 <= label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}; 0.1 is usual")
     if not isinstance(shift, int) or shift < 0:
         raise ValueError(f"shift (max random translation in pixels) must be an integer >= 0, got {shift!r}")
     if not 0 <= cutmix <= 1:
         raise ValueError(f"cutmix (the probability of CutMix per batch) must be in [0, 1], got {cutmix!r}; 0 is off")
+    check_number(grad_clip, "grad_clip", above=0, allow_none=True)  # 0 would zero every gradient
+    check_number(layer_decay, "layer_decay", allow_none=True)
+    if layer_decay is not None and not 0 < layer_decay <= 1:
+        raise ValueError(f"layer_decay must be in (0, 1] (or None: off), got {layer_decay!r}; 0.75 is usual")
+    if layer_decay is not None and not isinstance(model, ViT):
+        raise ValueError(f"layer_decay needs a ViT (its layers: embeddings, blocks, head), got a "
+                         f"{type(model).__name__}; train it with layer_decay=None")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir: the folder whose last.pt to continue from")
+
+
+@dataclass
+class _Run:
+    """What fit's set-up fixes for the whole run; the step, the evaluation and the checkpoints read it."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler  # loss scaling, on for fp16 only
+    generator: torch.Generator  # batch order and augmentation: the same on every process
+    procs: Processes
+    device: torch.device
+    dtype: torch.dtype | None  # autocast's dtype; None: fp32
+    net: nn.Module | None = None  # what the step runs: the model, or its DistributedDataParallel wrapper
+
+    def say(self, *args) -> None:
+        """print, on rank 0 only."""
+        if self.procs.is_main:
+            print(*args)
+
+
+def _start(model: nn.Module, lr: float, weight_decay: float, layer_decay: float | None, seed: int, precision: str,
+           device) -> _Run:
+    """Processes, seeds, device, precision and the optimiser, in this order (a resume restores the same)."""
+    procs, device = distributed.setup(pick_device(device))
+    torch.manual_seed(seed + procs.rank)  # dropout and drop-path draw from the global generator
+    generator = torch.Generator().manual_seed(seed)
+    model.to(device)
+    dtype = autocast_dtype(device, precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    return _Run(model, _optimizer(model, lr, weight_decay, layer_decay), scaler, generator, procs, device, dtype)
+
+
+def _optimizer(model: nn.Module, lr: float, weight_decay: float, layer_decay: float | None) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, weight decay where `weight_decay_applies`. Each group's
+    "lr_scale" is the factor the schedule's learning rate is multiplied by for it (`_set_lr`): 1 for
+    both groups without layer_decay; with it, layer i of a depth-L ViT gets layer_decay^(L+1-i)
+    (`param_groups_lrd`: the head 1, the patch embedding layer_decay^(L+1))."""
+    if layer_decay is not None:
+        return torch.optim.AdamW(param_groups_lrd(model, lr, layer_decay, weight_decay), lr=lr, betas=(0.9, 0.999))
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if weight_decay_applies(name, p) else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
+              {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999))
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """This step's learning rate: the schedule's `lr` times each group's own scale."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)  # a last.pt from before lr_scale: every group at 1
+
+
+def _for_processes(run: _Run) -> nn.Module:
+    """The model wrapped in DistributedDataParallel (which averages the gradients of the processes during
+    backward) on several processes; the model itself on one."""
+    if not run.procs.is_distributed:
+        return run.model
+    # Grey images: the patch projection's (D, 1, P, P) gradient has a nominally different stride on
+    # its size-1 channel axis than DDP's bucket, which DDP reports on every run; the layout is the same.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    return DistributedDataParallel(run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+
+
+@torch.no_grad()
+def _output_width(model: nn.Module, data, device: torch.device, dtype) -> int:
+    """K, the number of classes: the width of the model's output for the first training image."""
+    was_training = model.training
+    model.eval()  # no dropout or drop-path draws, no BatchNorm statistics updated
+    try:
+        with autocast(device, dtype):
+            return model(fetch(data, torch.arange(1))[0].to(device)).shape[-1]
+    finally:
+        model.train(was_training)
+
+
+def _training_batch(run: _Run, data, index: torch.Tensor, shift: int, flip: bool, cutmix: float,
+                    num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """This process's share of the global batch `index`, augmented, on the device:
+    -> (images (b, C, H, W), labels (b,), targets: the labels, or with CutMix soft targets (b, K))."""
+    share = shard(len(index), run.procs)  # this process's part of the global batch
+    x, y = fetch(data, index[share])
+    x = augment_share(x, shift, flip, run.generator, len(index), share).to(run.device, non_blocking=True)
+    y = y.to(run.device, non_blocking=True).long()
+    if cutmix:
+        x, target = cutmix_batch(x, y, cutmix, num_classes, run.generator)
+        return x, y, target
+    return x, y, y
+
+
+def _step(run: _Run, x: torch.Tensor, target: torch.Tensor, global_batch: int, label_smoothing: float,
+          grad_clip: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on this process's share: forward under autocast, cross-entropy, backward
+    (through the GradScaler), gradient clipping, AdamW. -> (logits (b, K), the loss)."""
+    with autocast(run.device, run.dtype):
+        logits = run.net(x)  # (b, K)
+        if run.procs.is_distributed:  # DDP averages over processes: sum / global batch, times N
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing,
+                                   reduction="sum") * (run.procs.world_size / global_batch)
+        else:
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if grad_clip is not None:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    return logits, loss
+
+
+def _record_epoch(run: _Run, history: History, test, precision: str, loss_sum: float, correct: float,
+                  n_train: int, lr: float, start: float) -> None:
+    """Append the epoch to `history`: training loss and accuracy over all processes, the test set's
+    (evaluated here; NaN without test data), the last lr, the seconds since `start`."""
+    loss_sum, correct = sum_across([loss_sum, correct], run.procs)
+    test_loss, test_acc = (_loss_and_accuracy(run.model, test, precision=precision, procs=run.procs)
+                           if test is not None else (math.nan, math.nan))
+    history.train_loss.append(loss_sum / n_train)
+    history.train_acc.append(correct / n_train)
+    history.test_loss.append(test_loss)
+    history.test_acc.append(test_acc)
+    history.lr.append(lr)
+    history.seconds.append(time.perf_counter() - start)
+
+
+def _save_epoch(run: _Run, folder: Path, history: History, recipe: dict, epoch: int, step: int, best: float,
+                improved: bool) -> None:
+    """After an epoch: best.pt if it improved, then last.pt with the training state a resume needs
+    (vitlib.resume); rank 0 writes. best.pt first: a kill in between leaves a last.pt that redoes this epoch."""
+    training = dict(epoch=epoch, step=step, best=best, optimizer=run.optimizer.state_dict(),
+                    scaler=run.scaler.state_dict(), batch_generator=run.generator.get_state(),
+                    rng=resuming.rng_states(run.procs, run.device))  # every process takes part
+    if run.procs.is_main:
+        if improved:
+            checkpoints.save(run.model, folder / "best.pt", history=history.to_dict(), recipe=recipe, epoch=epoch)
+        checkpoints.save(run.model, folder / "last.pt", training, history=history.to_dict(), recipe=recipe,
+                         epoch=epoch)
+
+
+def _save_interrupted(run: _Run, folder: Path | None, history: History, recipe: dict, steps_since_save: int) -> None:
+    """On Ctrl-C mid-epoch: interrupted.pt gets the weights as they are now (last.pt stays the last full epoch)."""
+    if folder is not None and run.procs.is_main and steps_since_save:
+        checkpoints.save(run.model, folder / "interrupted.pt", history=history.to_dict(), recipe=recipe,
+                         epoch=history.epochs, interrupted=True)
+
+
+# ----------------------------------------------------------------------------- the training loop
 
 
 def fit(
@@ -384,6 +410,7 @@ def fit(
     shift: int = 0,
     flip: bool = False,
     cutmix: float = 0.0,
+    layer_decay: float | None = None,
     grad_clip: float | None = 1.0,
     seed: int = 0,
     precision: str = "auto",
@@ -407,6 +434,10 @@ def fit(
                      loss (and train_loss) is cross-entropy against the soft targets, train_acc counts
                      argmax == the image's own label, and K is the model's output width, measured once by
                      running one training image through the model (eval mode, no gradients).
+    layer_decay:     layer-wise learning-rate decay (BEiT, MAE; for fine-tuning a ViT): with a value in
+                     (0, 1], layer i of L gets the schedule's lr times layer_decay^(L+1-i)
+                     (`vitlib.finetune.param_groups_lrd`: the head the full lr, each layer below a factor
+                     layer_decay less). None (default): one lr for all. History.lr is the head's.
     grad_clip:       clip the global gradient norm (the paper clips at 1); None to switch off.
     precision:       "auto" (mixed precision where the hardware computes it natively, see autocast_dtype),
                      "fp32" (exactly comparable runs), "bf16" or "fp16" (with a GradScaler).
@@ -440,118 +471,62 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    check_model(model)
-    _check_data(train, "train")
-    check_labels(model, train, "train")
-    if test is not None:
-        _check_data(test, "test")
-    _check_fit_args(epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction, label_smoothing, shift,
-                    precision, resume, checkpoint_dir, cutmix)
-    check_number(grad_clip, "grad_clip", above=0, allow_none=True)  # 0 would zero every gradient
-
-    procs, device = distributed.setup(pick_device(device))
-    torch.manual_seed(seed + procs.rank)  # dropout and drop-path draw from the global generator
-    generator = torch.Generator().manual_seed(seed)  # batch order and augmentation: the same on every process
-    model.to(device)
-    dtype = autocast_dtype(device, precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)  # fp16 needs loss scaling
-    optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
-    n_train = _length(train)
+    _check_fit_args(model, train, test, epochs, lr, batch_size, weight_decay, warmup_epochs, final_lr_fraction,
+                    label_smoothing, shift, cutmix, grad_clip, precision, resume, checkpoint_dir, layer_decay)
+    run = _start(model, lr, weight_decay, layer_decay, seed, precision, device)
+    n_train = num_items(train)
     steps_per_epoch = math.ceil(n_train / batch_size)
     total_steps, warmup_steps = epochs * steps_per_epoch, round(warmup_epochs * steps_per_epoch)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    recipe = dict(model_class=type(model).__name__, model_config=_model_config(model), train_images=n_train,
+    recipe = dict(model_class=type(model).__name__, model_config=checkpoints.model_config(model), train_images=n_train,
                   epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
                   final_lr_fraction=final_lr_fraction, label_smoothing=label_smoothing, shift=shift, flip=flip,
-                  cutmix=cutmix, grad_clip=grad_clip, seed=seed, precision=precision, **(checkpoint_meta or {}))
-    say = print if procs.is_main else (lambda *args: None)
-    num_classes = _output_width(model, train, device, dtype) if cutmix else None  # K of CutMix's soft targets
+                  cutmix=cutmix, layer_decay=layer_decay, grad_clip=grad_clip, seed=seed, precision=precision,
+                  **(checkpoint_meta or {}))
+    num_classes = _output_width(model, train, run.device, run.dtype) if cutmix else None  # K of CutMix's targets
 
     history, step, best, first_epoch = History(), 0, -math.inf, 1
     if resume:
-        restored = resuming.restore(checkpoint_dir / "last.pt", recipe, model, optimizer, scaler, generator, procs,
-                                    device, say)
+        restored = resuming.restore(checkpoint_dir / "last.pt", recipe, model, run.optimizer, run.scaler,
+                                    run.generator, run.procs, run.device, run.say)
         if restored is not None:
-            history, step, best, first_epoch = restored
-            history = History.from_dict(history)
-    net = model
-    if procs.is_distributed:  # averages the gradients of the processes during backward
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        # Grey images: the patch projection's (D, 1, P, P) gradient has a nominally different stride on
-        # its size-1 channel axis than DDP's bucket, which DDP reports on every run; the layout is the same.
-        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-
-    def checkpoint(name: str, **meta) -> None:
-        save_checkpoint(checkpoint_dir / name, model, history, recipe=recipe, **meta)
-
-    bar = tqdm(total=total_steps, initial=step, disable=not (progress and procs.is_main), unit="step", desc="training")
-    steps_since_checkpoint = 0
+            history, step, best, first_epoch = History.from_dict(restored[0]), *restored[1:]
+    run.net = _for_processes(run)
+    bar = tqdm(total=total_steps, initial=step, disable=not (progress and run.procs.is_main), unit="step",
+               desc="training")
+    steps_since_save = 0
     try:
         for epoch in range(first_epoch, epochs + 1):
             start = time.perf_counter()
-            net.train()
+            run.net.train()
             loss_sum, correct, seen = 0.0, 0, 0  # over this process's shares
-            for index in _global_batches(n_train, batch_size, generator):
-                share = shard(len(index), procs)  # this process's part of the global batch
-                x, y = _fetch(train, index[share])
-                x = augment_share(x, shift, flip, generator, len(index), share).to(device, non_blocking=True)
-                y = y.to(device, non_blocking=True).long()
-                target = y  # class indices; with CutMix soft targets (b, K)
-                if cutmix:
-                    x, target = cutmix_batch(x, y, cutmix, num_classes, generator)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, total_steps, lr, warmup_steps, final_lr_fraction)
-                with autocast(device, dtype):
-                    logits = net(x)  # (b, K)
-                    if procs.is_distributed:  # DDP averages over processes: sum / global batch, times N
-                        loss = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing,
-                                               reduction="sum") * (procs.world_size / len(index))
-                    else:
-                        loss = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                loss_sum += loss.item() * len(index) / procs.world_size  # this share's summed loss
+            for index in global_batches(n_train, batch_size, run.generator):
+                x, y, target = _training_batch(run, train, index, shift, flip, cutmix, num_classes)
+                step_lr = lr_at(step, total_steps, lr, warmup_steps, final_lr_fraction)
+                _set_lr(run.optimizer, step_lr)
+                logits, loss = _step(run, x, target, len(index), label_smoothing, grad_clip)
+                loss_sum += loss.item() * len(index) / run.procs.world_size  # this share's summed loss
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
-                step += 1
-                steps_since_checkpoint += 1
+                step, steps_since_save = step + 1, steps_since_save + 1
                 bar.update()
                 if seen:
                     bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-            loss_sum, correct = sum_across([loss_sum, correct], procs)
-            test_loss, test_acc = (_loss_and_accuracy(model, test, precision=precision, procs=procs)
-                                   if test is not None else (math.nan, math.nan))
-            history.train_loss.append(loss_sum / n_train)
-            history.train_acc.append(correct / n_train)
-            history.test_loss.append(test_loss)
-            history.test_acc.append(test_acc)
-            history.lr.append(optimizer.param_groups[0]["lr"])
-            history.seconds.append(time.perf_counter() - start)
+            _record_epoch(run, history, test, precision, loss_sum, correct, n_train, step_lr, start)
             if test is not None:
-                bar.set_postfix(epoch=epoch, loss=f"{loss_sum / n_train:.3f}", test_acc=f"{test_acc:.3f}")
-            score = test_acc if test is not None else -history.train_loss[-1]
+                bar.set_postfix(epoch=epoch, loss=f"{history.train_loss[-1]:.3f}",
+                                test_acc=f"{history.test_acc[-1]:.3f}")
+            score = history.test_acc[-1] if test is not None else -history.train_loss[-1]
             improved, best = score > best, max(score, best)
             if checkpoint_dir is not None:
-                training = dict(epoch=epoch, step=step, best=best, optimizer=optimizer.state_dict(),
-                                scaler=scaler.state_dict(), batch_generator=generator.get_state(),
-                                rng=resuming.rng_states(procs, device))
-                if procs.is_main:  # best.pt first: a kill in between leaves a last.pt that redoes this epoch
-                    if improved:
-                        checkpoint("best.pt", epoch=epoch)
-                    checkpoint("last.pt", epoch=epoch, training=training)
-                steps_since_checkpoint = 0
+                _save_epoch(run, checkpoint_dir, history, recipe, epoch, step, best, improved)
+                steps_since_save = 0
             if on_epoch_end is not None:
                 on_epoch_end(epoch, history, model)
     except KeyboardInterrupt:
         history.interrupted = True
-        if checkpoint_dir is not None and procs.is_main and steps_since_checkpoint:
-            checkpoint("interrupted.pt", epoch=history.epochs, interrupted=True)  # the weights as they are now
-        if procs.is_main:
+        _save_interrupted(run, checkpoint_dir, history, recipe, steps_since_save)
+        if run.procs.is_main:
             bar.write(f"interrupted after {history.epochs} finished epoch(s); returning the history so far")
     finally:
         bar.close()

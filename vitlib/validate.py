@@ -19,14 +19,13 @@ rearrangements (`patchify`, `unpatchify`) and the probes (read-outs) also accept
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
 
 import numpy as np
 import torch
 
-__all__ = ["check_image_size", "check_channels", "check_tensor", "check_mapping", "check_model", "check_labels", "check_float", "check_images", "check_image_shape",
-           "check_tokens", "check_int", "check_number", "check_numbers", "check_rate", "check_flag", "check_choice",
-           "check_fields"]
+__all__ = ["check_widths", "check_image_size", "check_channels", "check_tensor", "check_model", "check_labels",
+           "check_float", "check_images", "check_image_shape", "check_tokens", "check_int", "check_number",
+           "check_numbers", "check_rate", "check_flag", "check_choice", "check_fields"]
 
 
 # ----------------------------------------------------------------------------- type
@@ -54,12 +53,6 @@ def check_tensor(x, name: str, shape: str = "") -> None:
         raise TypeError(f"{name} must be a torch tensor{shape}, got {kind}; convert with {_conversion(x, name)}")
 
 
-def check_mapping(value, name: str, fix: str) -> None:
-    """TypeError unless `value` is a dict-like mapping (a state dict, a config dict)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a dict, got a {type(value).__name__}; {fix}")
-
-
 def check_model(model) -> None:
     """TypeError unless `model` is a torch module with parameters (ViT(cfg), SmallCNN(), ...)."""
     if not isinstance(model, torch.nn.Module):
@@ -83,6 +76,14 @@ def check_labels(model, data, name: str) -> None:
     if low < 0 or high >= k:
         raise ValueError(f"{name} labels run from {low} to {high}, but the model has {k} classes (0..{k - 1}); "
                          f"number the classes from 0 (e.g. labels - 1), or build the model with num_classes={high + 1}")
+
+
+def check_widths(widths) -> tuple[int, ...]:
+    """The channel widths of a CNN's stages as a tuple of positive integers; ValueError naming the fix otherwise."""
+    widths = tuple(widths)
+    if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
+        raise ValueError(f"widths must be a non-empty sequence of positive integers, got {widths!r}; e.g. (32, 64)")
+    return widths
 
 
 # ----------------------------------------------------------------------------- dtype and device

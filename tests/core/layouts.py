@@ -53,7 +53,8 @@ def google_forward(a, images):
         b = f"Transformer/encoderblock_{i}"
         m = f"{b}/MultiHeadDotProductAttention_1"
         y = ln(z, f"{b}/LayerNorm_0")
-        q, k, v = (np.einsum("ntd,dhk->nthk", y, a[f"{m}/{s}/kernel"]) + a[f"{m}/{s}/bias"] for s in ("query", "key", "value"))
+        q, k, v = (np.einsum("ntd,dhk->nthk", y, a[f"{m}/{s}/kernel"]) + a[f"{m}/{s}/bias"]
+                   for s in ("query", "key", "value"))
         s = np.einsum("nqhk,nthk->nhqt", q, k) / np.sqrt(q.shape[-1])
         w = np.exp(s - s.max(-1, keepdims=True))
         w /= w.sum(-1, keepdims=True)

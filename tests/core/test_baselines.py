@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from vitlib import checkpoints
 from vitlib.baselines import BasicBlock, SmallCNN, SmallResNet, conv_bn_relu
 from vitlib.data import load_digits
-from vitlib.train import evaluate, fit, load_checkpoint, save_checkpoint
+from vitlib.train import evaluate, fit
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -69,5 +70,9 @@ def test_baselines_learn_digits(make, digits):
 
 def test_checkpoint_of_a_cnn(tmp_path):
     cnn = SmallCNN(1, 4, widths=(4,))
-    save_checkpoint(tmp_path / "c.pt", cnn)
-    assert SmallCNN(**load_checkpoint(tmp_path / "c.pt")["config"]).cfg == cnn.cfg
+    checkpoints.save(cnn, tmp_path / "c.pt")
+    loaded = checkpoints.load(tmp_path / "c.pt")
+    assert isinstance(loaded, SmallCNN) and loaded.cfg == cnn.cfg
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), cnn.state_dict().values()))
+    resnet = SmallResNet(1, 4, widths=(4, 8))
+    assert checkpoints.load(checkpoints.save(resnet, tmp_path / "r.pt")).cfg == resnet.cfg

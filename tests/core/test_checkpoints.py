@@ -10,7 +10,8 @@ import torch
 from layouts import google_arrays, google_forward  # tests/core/layouts.py
 
 from vitlib import ViT, ViTConfig
-from vitlib.checkpoints import from_google_npz, from_timm, load, save
+from vitlib.checkpoints import load, save
+from vitlib.converters import from_google_npz, from_timm
 
 
 def small_model(seed=0, **kw):
@@ -151,3 +152,14 @@ def test_from_google_npz_refuses_pickles(tmp_path):
     np.savez(tmp_path / "evil.npz", **arrays)
     with pytest.raises(ValueError, match="pickle"):
         from_google_npz(tmp_path / "evil.npz")
+
+
+def test_write_atomic_writes_text_bytes_or_through_a_function(tmp_path):
+    from vitlib.files import write_atomic
+
+    assert write_atomic(tmp_path / "a.json", '{"x": 1}\n').read_text() == '{"x": 1}\n'
+    assert write_atomic(tmp_path / "b.bin", b"\x00\x01").read_bytes() == b"\x00\x01"
+    assert write_atomic(tmp_path / "c.txt", lambda f: f.write(b"hi")).read_bytes() == b"hi"
+    with pytest.raises(TypeError, match="content must be text, bytes or a function"):
+        write_atomic(tmp_path / "d.txt", {"x": 1})
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "b.bin", "c.txt"]  # nothing half-written, no temp file

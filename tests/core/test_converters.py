@@ -15,7 +15,7 @@ from einops.layers.torch import Rearrange
 from layouts import google_arrays  # tests/core/layouts.py
 from torch import nn
 
-from vitlib.checkpoints import from_google_npz, from_timm, from_vit_pytorch
+from vitlib.converters import from_google_npz, from_timm, from_vit_pytorch
 
 
 def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -284,8 +284,10 @@ def test_from_vit_pytorch_state_dict_and_features():
 
 
 def test_from_vit_pytorch_refusals():
-    with pytest.raises(ValueError, match=r"'transformer\.layers\.0\.0\.to_qkv\.weight' has shape \(192, 32\): attention "
-                                         r"of width heads x dim_head = 4 x 16 = 64, but dim = 32.*dim_head = dim // heads"):
+    with pytest.raises(ValueError, match=r"'transformer\.layers\.0\.0\.to_qkv\.weight' has shape \(192, 32\): "
+                                         r"attention "
+                                         r"of width heads x dim_head = 4 x 16 = 64, but dim = 32.*dim_head = dim // "
+                                         r"heads"):
         from_vit_pytorch(VPViT(dim_head=16))
     with pytest.raises(ValueError, match="match no preset; pass heads="):
         from_vit_pytorch(VPViT().state_dict())
@@ -318,13 +320,15 @@ def jax_forward(a, images):
     z = z + a["Transformer/posembed_input/pos_embedding"]
 
     def ln(v, pre):
-        return (v - v.mean(-1, keepdims=True)) / np.sqrt(v.var(-1, keepdims=True) + 1e-6) * a[f"{pre}/scale"] + a[f"{pre}/bias"]
+        normed = (v - v.mean(-1, keepdims=True)) / np.sqrt(v.var(-1, keepdims=True) + 1e-6)
+        return normed * a[f"{pre}/scale"] + a[f"{pre}/bias"]
 
     i = 0
     while f"Transformer/encoderblock_{i}/LayerNorm_0/scale" in a:
         b, m = f"Transformer/encoderblock_{i}", f"Transformer/encoderblock_{i}/MultiHeadDotProductAttention_1"
         y = ln(z, f"{b}/LayerNorm_0")
-        q, k, v = (np.einsum("ntd,dhk->nthk", y, a[f"{m}/{s}/kernel"]) + a[f"{m}/{s}/bias"] for s in ("query", "key", "value"))
+        q, k, v = (np.einsum("ntd,dhk->nthk", y, a[f"{m}/{s}/kernel"]) + a[f"{m}/{s}/bias"]
+                   for s in ("query", "key", "value"))
         s = np.einsum("nqhk,nthk->nhqt", q, k) / np.sqrt(q.shape[-1])
         w = np.exp(s - s.max(-1, keepdims=True))
         o = np.einsum("nhqt,nthk->nqhk", w / w.sum(-1, keepdims=True), v)
@@ -368,7 +372,8 @@ def test_from_google_npz_opt_target_prefix(tmp_path):
 def test_from_google_npz_refusals(tmp_path):
     rng = np.random.default_rng(3)
     arrays = google_arrays(rng)
-    hybrid = {**arrays, "embedding/kernel": np.zeros((1, 1, 64, 24), np.float32),  # 1x1 patches of the ResNet's features
+    # 1x1 patches of the ResNet's features
+    hybrid = {**arrays, "embedding/kernel": np.zeros((1, 1, 64, 24), np.float32),
               "conv_root/kernel": np.zeros((7, 7, 3, 64), np.float32), "gn_root/scale": np.ones(64, np.float32),
               "block1/unit1/conv1/kernel": np.zeros((1, 1, 64, 64), np.float32)}
     with pytest.raises(ValueError, match=r"^Google \.npz: unexpected groups 'block1', 'conv_root', 'gn_root' "
@@ -416,14 +421,15 @@ def test_any_one_missing_tensor_is_a_value_error_never_a_key_error():
 
 def test_from_hf_refusals_name_the_source_keys():
     transformers = pytest.importorskip("transformers")
-    from vitlib.checkpoints import from_hf
+    from vitlib.converters import from_hf
 
     config = transformers.ViTConfig(image_size=16, patch_size=4, hidden_size=32, num_hidden_layers=2,
                                     num_attention_heads=4, intermediate_size=64, num_labels=3)
     hf = transformers.ViTForImageClassification(config).eval()
     hub = {  # the hub's layout, as save_pretrained writes it
         k.replace("vit.layers.", "vit.encoder.layer.").replace(".attention.q_proj.", ".attention.attention.query.")
-         .replace(".attention.k_proj.", ".attention.attention.key.").replace(".attention.v_proj.", ".attention.attention.value.")
+         .replace(".attention.k_proj.", ".attention.attention.key.")
+         .replace(".attention.v_proj.", ".attention.attention.value.")
          .replace(".attention.o_proj.", ".attention.output.dense.").replace(".mlp.fc1.", ".intermediate.dense.")
          .replace(".mlp.fc2.", ".output.dense."): v for k, v in hf.state_dict().items()}
     from_hf(hub, config)  # whole, it loads

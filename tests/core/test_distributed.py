@@ -26,7 +26,8 @@ import torch
 from vitlib import checkpoints, pretrain
 from vitlib.distributed import Processes, shard
 from vitlib.augment import augment, augment_share
-from vitlib.train import load_checkpoint
+from vitlib.checkpoints import read_checkpoint
+from vitlib.train import History
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,6 +64,10 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return {k: v.float() for k, v in checkpoints.load(path).state_dict().items()}
 
 
+def saved_history(path: Path) -> History:
+    return History.from_dict(read_checkpoint(path)["meta"]["history"])
+
+
 def max_difference(a: dict, b: dict, skip_key_bias: bool = False) -> float:
     worst = 0.0
     for name in a:
@@ -92,7 +97,7 @@ def test_two_processes_train_as_one(runs):
         assert max_difference(a, b) <= 1e-3, name
     a, b = weights(one / "tiny-run/last.pt"), weights(two / "tiny-run/last.pt")
     assert max_difference(a, b, skip_key_bias=True) <= 1e-6
-    h1, h2 = (load_checkpoint(d / "tiny-run/last.pt")["meta"]["history"] for d in (one, two))
+    h1, h2 = (saved_history(d / "tiny-run/last.pt") for d in (one, two))
     assert h1.train_acc == h2.train_acc and h1.test_acc == h2.test_acc  # counts over the whole sets
     assert h1.train_loss == pytest.approx(h2.train_loss, abs=1e-5) and h1.lr == h2.lr
     manifest = json.loads((two / "tiny.json").read_text())
@@ -112,19 +117,20 @@ def test_two_processes_write_their_files_once(runs):
 
 def test_killed_after_the_first_epoch_and_resumed_equals_the_straight_run(runs, tmp_path):
     _, straight, _ = runs
-    killed = launch(DONE_WHEN + ["--out", str(tmp_path)], script=[str(ROOT / "tests" / "core" / "pretrain_killed_after_epoch_1.py")],
+    killed = launch(DONE_WHEN + ["--out", str(tmp_path)],
+                    script=[str(ROOT / "tests" / "core" / "pretrain_killed_after_epoch_1.py")],
                     KILL_AT_STEP="6")  # 5 steps per epoch: SIGKILL at epoch 2's second step
     assert killed.returncode != 0, "the run was meant to be killed"
     assert "SIGKILL" in killed.stderr or "Signals.SIGKILL" in killed.stderr or "-9" in killed.stderr
     assert not (tmp_path / "tiny.pt").exists()  # it did not finish
-    assert load_checkpoint(tmp_path / "tiny-run" / "last.pt")["training"]["epoch"] == 1
+    assert read_checkpoint(tmp_path / "tiny-run" / "last.pt")["training"]["epoch"] == 1
     resumed = launch(DONE_WHEN + ["--out", str(tmp_path), "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stdout and "after epoch 1" in resumed.stdout
     a, b = weights(straight / "tiny-run/last.pt"), weights(tmp_path / "tiny-run/last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
     assert (tmp_path / "tiny.pt").read_bytes() == (straight / "tiny.pt").read_bytes()
-    h1, h2 = (load_checkpoint(d / "tiny-run/last.pt")["meta"]["history"] for d in (straight, tmp_path))
+    h1, h2 = (saved_history(d / "tiny-run/last.pt") for d in (straight, tmp_path))
     assert (h1.train_loss, h1.test_loss, h1.lr) == (h2.train_loss, h2.test_loss, h2.lr)
 
 
@@ -135,7 +141,7 @@ def test_a_global_batch_that_does_not_divide(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     a, b = weights(tmp_path / "one/uneven-run/last.pt"), weights(tmp_path / "two/uneven-run/last.pt")
     assert max_difference(a, b, skip_key_bias=True) <= 1e-6 and max_difference(a, b) <= 1e-3
-    h1, h2 = (load_checkpoint(tmp_path / d / "uneven-run/last.pt")["meta"]["history"] for d in ("one", "two"))
+    h1, h2 = (saved_history(tmp_path / d / "uneven-run/last.pt") for d in ("one", "two"))
     assert h1.test_acc == h2.test_acc and h1.train_acc == h2.train_acc
     assert h1.test_loss == pytest.approx(h2.test_loss, abs=1e-6)  # 3 held-out images: 1 + 2, none twice
 

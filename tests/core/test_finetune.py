@@ -51,4 +51,5 @@ def test_layerwise_lr_decay_groups():
     assert wd_of[id(m.encoder.blocks[0].norm1.weight)] == 0.0 and wd_of[id(m.pos_embed.pos_embed)] == 0.0
     assert wd_of[id(m.encoder.blocks[0].mlp.fc1.weight)] == 0.05
     assert sum(len(g["params"]) for g in groups) == len(list(m.parameters()))
+    assert all(g["lr"] == g["lr_scale"] == 0.5 ** (4 - g["layer"]) for g in groups)  # fit scales the schedule by it
     torch.optim.AdamW(groups)  # a valid optimizer spec

@@ -10,7 +10,7 @@ transformers = pytest.importorskip("transformers")
 from transformers import ViTConfig as HFConfig  # noqa: E402
 from transformers import ViTForImageClassification, ViTModel  # noqa: E402
 
-from vitlib.checkpoints import from_hf  # noqa: E402
+from vitlib.converters import from_hf  # noqa: E402
 
 CONFIGS = {
     "hf-defaults": dict(image_size=32, patch_size=4, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,

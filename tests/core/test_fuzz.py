@@ -22,8 +22,9 @@ import vitlib
 from vitlib import ViT, ViTConfig
 from vitlib.attention import MultiHeadSelfAttention, fast_attention, scaled_dot_product_attention
 from vitlib.baselines import SmallCNN, SmallResNet
-from vitlib.checkpoints import from_timm
-from vitlib.data import FractalDataset, load_digits, resize_images
+from vitlib.converters import from_timm
+from vitlib.data import load_digits, resize_images
+from vitlib.fractals import FractalDataset
 from vitlib.embeddings import INTERPOLATION_MODES, resize_pos_embed
 from vitlib.patches import PatchEmbed, patchify, unpatchify
 from vitlib.probes import attention_maps, attention_rollout, mean_attention_distance, pos_embed_similarity
@@ -76,7 +77,8 @@ def image_shapes(c, s):
 
 # ----------------------------------------------------------------------------- model, patches, embeddings
 
-GREY = ViT(ViTConfig(image_size=8, patch_size=4, in_channels=1, num_classes=3, dim=8, depth=1, heads=2, mlp_dim=8)).eval()
+GREY = ViT(ViTConfig(image_size=8, patch_size=4, in_channels=1, num_classes=3, dim=8, depth=1, heads=2,
+                     mlp_dim=8)).eval()
 RGB = ViT(ViTConfig(image_size=8, patch_size=4, in_channels=3, num_classes=0, dim=8, depth=1, heads=2, mlp_dim=8,
                     patch_embed_norm=True)).eval()
 
@@ -329,8 +331,9 @@ def test_load_digits(image_size, channels, test_fraction, train_size):
 @given(num_classes=plain_values, images_per_class=plain_values, image_size=plain_values, channels=whole,
        seed=plain_values, max_maps=plain_values, min_fill=plain_values)
 def test_fractal_dataset_arguments(num_classes, images_per_class, image_size, channels, seed, max_maps, min_fill):
-    ds, error = call(FractalDataset, num_classes, images_per_class, image_size, channels, seed, None, min_fill, max_maps,
-                     names=["num_classes", "images_per_class", "image_size", "channels", "seed", "max_maps", "min_fill"])
+    ds, error = call(FractalDataset, num_classes, images_per_class, image_size, channels, seed, None, min_fill,
+                     max_maps, names=["num_classes", "images_per_class", "image_size", "channels", "seed",
+                                      "max_maps", "min_fill"])
     if error is None:
         assert len(ds) == num_classes * images_per_class >= 1 and channels in (1, 3) and 0 <= min_fill < 0.5
         assert ds[0][0].shape == (channels, image_size, image_size)
@@ -346,7 +349,8 @@ X, Y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 0, 1])
        shift=st.one_of(st.just(0), plain_values), grad_clip=st.one_of(st.just(1.0), plain_values),
        data=st.sampled_from(["ok", "numpy", "uint8", "channels-last"]))
 def test_fit_arguments(epochs, lr, batch_size, label_smoothing, shift, grad_clip, data):
-    images = {"ok": X, "numpy": X.numpy(), "uint8": (X * 255).to(torch.uint8), "channels-last": X.permute(0, 2, 3, 1)}[data]
+    images = {"ok": X, "numpy": X.numpy(), "uint8": (X * 255).to(torch.uint8),
+              "channels-last": X.permute(0, 2, 3, 1)}[data]
     torch.manual_seed(0)
     history, error = call(fit, ViT(ViTConfig(**TINY)), (images, Y), epochs=epochs, lr=lr, batch_size=batch_size,
                           label_smoothing=label_smoothing, shift=shift, grad_clip=grad_clip, warmup_epochs=0,

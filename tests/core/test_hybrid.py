@@ -5,6 +5,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from vitlib import checkpoints
 from vitlib.baselines import SmallResNet
 from vitlib.data import load_digits
 from vitlib.embeddings import ClassToken, PositionEmbedding
@@ -14,7 +15,7 @@ from vitlib.hybrid import CNNStemEmbedding, hybrid_vit, stem_stride
 from vitlib.model import ViT, ViTConfig
 from vitlib.patches import PatchEmbed
 from vitlib.probes import attention_rollout, run_with_attention
-from vitlib.train import evaluate, fit, load_checkpoint, save_checkpoint
+from vitlib.train import evaluate, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -122,14 +123,14 @@ def test_the_hybrid_learns_digits():
     assert evaluate(model, (x_test, y_test)) == pytest.approx(history.test_acc[-1])
 
 
-def test_checkpoint_of_a_hybrid(tmp_path):
-    model = hybrid_vit(small_cfg(num_classes=3), stem_widths=(4, 8))
-    nn.init.normal_(model.head.weight)
-    save_checkpoint(tmp_path / "h.pt", model, stem=model.patch_embed.cfg)  # the ViTConfig does not hold the stem
-    state = load_checkpoint(tmp_path / "h.pt")
-    stem = state["meta"]["stem"]
-    assert stem == {"stem_widths": [4, 8], "stem_blocks": 1} and state["meta"]["model_class"] == "ViT"
-    restored = hybrid_vit(ViTConfig(**state["config"]), **stem)
-    restored.load_state_dict(state["state_dict"])
-    x = torch.rand(2, 1, 8, 8)
-    assert torch.equal(restored.eval()(x), model.eval()(x))
+def test_a_hybrid_round_trips_through_fits_checkpoints(tmp_path):
+    torch.manual_seed(0)
+    model = hybrid_vit(small_cfg(num_classes=3, depth=1), stem_widths=(4, 8))
+    x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
+    fit(model, (x, y), (x, y), epochs=1, batch_size=6, checkpoint_dir=tmp_path, progress=False)
+    payload = checkpoints.read_checkpoint(tmp_path / "last.pt")
+    assert payload["model_class"] == "hybrid_vit" and payload["stem"] == {"stem_widths": [4, 8], "stem_blocks": 1}
+    for name in ("best.pt", "last.pt"):
+        restored = checkpoints.load(tmp_path / name)  # the ViTConfig alone does not hold the stem
+        assert isinstance(restored.patch_embed, CNNStemEmbedding) and restored.cfg == model.cfg
+        assert torch.equal(restored.eval()(x), model.eval()(x))

@@ -8,8 +8,9 @@ from vitlib import ViT, ViTConfig
 from vitlib.attention import MultiHeadSelfAttention, check_heads, fast_attention, scaled_dot_product_attention
 from vitlib.baselines import SmallCNN, SmallResNet
 from vitlib.hybrid import hybrid_vit
-from vitlib.checkpoints import from_google_npz, from_timm
-from vitlib.data import FractalDataset, load_digits, resize_images, split_dataset
+from vitlib.converters import from_google_npz, from_timm
+from vitlib.data import load_digits, resize_images, split_dataset
+from vitlib.fractals import FractalDataset
 from vitlib.embeddings import ClassToken, PositionEmbedding, resize_pos_embed
 from vitlib.patches import patchify, unpatchify
 from vitlib.probes import attention_maps, attention_rollout, embedding_filter_pcs, mean_attention_distance
@@ -104,7 +105,8 @@ def test_autocast_inputs_of_any_low_precision_are_fine():
 
 def test_images_on_another_device_than_the_model():
     model = grey_vit().to("meta")  # stands in for a GPU: the check compares devices, whatever they are
-    with pytest.raises(ValueError, match=r"images are on cpu but the model is on meta; move them with images.to\('meta'\)"):
+    with pytest.raises(ValueError, match=r"images are on cpu but the model is on meta; move them with "
+                                         r"images.to\('meta'\)"):
         model(torch.zeros(1, 1, 32, 32))
 
 

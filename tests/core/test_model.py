@@ -155,7 +155,8 @@ def test_flops_of_b16():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(image_size=30, patch_size=4), "image size 30 is not divisible by patch size 4; use an image size of 28 or 32"),
+        (dict(image_size=30, patch_size=4), "image size 30 is not divisible by patch size 4; use an image size of 28 "
+                                            "or 32"),
         (dict(dim=100, heads=3), "dim 100 is not divisible by heads 3; use heads in"),
         (dict(pool="max"), "unknown pool 'max'"),
         (dict(pos_embed="1d"), "unknown pos_embed '1d'"),

@@ -6,8 +6,9 @@ import torch.nn.functional as F
 
 from vitlib import ViT, ViTConfig
 from vitlib.embeddings import sincos_2d
+from vitlib.patches import patch_distances
 from vitlib.probes import (attention_maps, attention_rollout, embedding_filter_pcs, mean_attention_distance,
-                           patch_distances, pos_embed_similarity)
+                           pos_embed_similarity)
 
 G, P = 4, 8  # a 4x4 grid of 8-pixel patches
 T = 1 + G * G

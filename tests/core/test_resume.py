@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from vitlib import ViT, ViTConfig, checkpoints
-from vitlib.train import fit, load_checkpoint
+from vitlib.checkpoints import read_checkpoint
+from vitlib.train import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -48,6 +49,19 @@ def test_resume_after_ctrl_c_gives_the_weights_of_a_straight_run(tmp_path, data)
     assert resumed.epochs == 3 and not resumed.interrupted
 
 
+def test_resume_with_layer_decay_keeps_each_groups_scale(tmp_path, data):
+    train, test = data
+    settings = {**SETTINGS, "layer_decay": 0.5}
+    straight = tiny_vit()
+    fit(straight, train, test, **settings)
+    fit(tiny_vit(), train, test, checkpoint_dir=tmp_path, on_epoch_end=stop_after_epoch_1, **settings)
+    resumed = tiny_vit()
+    fit(resumed, train, test, checkpoint_dir=tmp_path, resume=True, **settings)
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()))
+    with pytest.raises(ValueError, match="layer_decay: 0.5 in the checkpoint, None now"):
+        fit(tiny_vit(), train, test, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
+
+
 def test_fit_checkpoints_load_with_checkpoints_load(tmp_path, data):
     train, test = data
     model = tiny_vit()
@@ -56,13 +70,18 @@ def test_fit_checkpoints_load_with_checkpoints_load(tmp_path, data):
         loaded, meta = checkpoints.load(tmp_path / name, return_meta=True)
         assert loaded.cfg == model.cfg and meta["epoch"] == 1 and meta["recipe"]["lr"] == 3e-3
         assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
-    assert "training" in load_checkpoint(tmp_path / "last.pt") and "training" not in load_checkpoint(tmp_path / "best.pt")
+    assert "training" in read_checkpoint(tmp_path / "last.pt")
+    assert "training" not in read_checkpoint(tmp_path / "best.pt")
 
 
-def test_load_checkpoint_refuses_another_format(tmp_path):
-    torch.save({"model": {}}, tmp_path / "bare.pt")
+def test_resume_refuses_another_format_and_a_file_without_training_state(tmp_path, data):
+    train, _ = data
+    torch.save({"model": {}}, tmp_path / "last.pt")
     with pytest.raises(ValueError, match="not a vitlib checkpoint"):
-        load_checkpoint(tmp_path / "bare.pt")
+        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
+    checkpoints.save(tiny_vit(), tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="holds no training state to resume from"):
+        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True, **SETTINGS)
 
 
 def test_resume_needs_a_folder_and_starts_afresh_without_last_pt(tmp_path, data, capsys):
@@ -77,7 +96,8 @@ def test_resume_names_the_settings_that_differ(tmp_path, data):
     train, _ = data
     fit(tiny_vit(), train, checkpoint_dir=tmp_path, **{**SETTINGS, "epochs": 1})
     with pytest.raises(ValueError, match=r"batch_size: 16 in the checkpoint, 8 now.*shift: 1 in the checkpoint, 0 now"):
-        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True, **{**SETTINGS, "epochs": 1, "batch_size": 8, "shift": 0})
+        fit(tiny_vit(), train, checkpoint_dir=tmp_path, resume=True,
+            **{**SETTINGS, "epochs": 1, "batch_size": 8, "shift": 0})
 
 
 def test_resume_checks_cutmix_and_reads_a_recipe_from_before_it(tmp_path, data):

@@ -13,23 +13,21 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from vitlib import ViT, ViTConfig  # noqa: E402
+from vitlib import checkpoints  # noqa: E402
 from vitlib import precision as precision_module  # noqa: E402
-from vitlib.data import FractalDataset, load_digits  # noqa: E402
+from vitlib.checkpoints import read_checkpoint  # noqa: E402
+from vitlib.augment import augment, random_shift  # noqa: E402
+from vitlib.data import load_digits  # noqa: E402
+from vitlib.fractals import FractalDataset  # noqa: E402
+from vitlib.precision import autocast_dtype, cpu_supports_bf16, pick_device  # noqa: E402
 from vitlib.train import (  # noqa: E402
     History,
-    augment,
-    autocast_dtype,
     classification_report,
-    cpu_supports_bf16,
     digits_vit_recipe,
     evaluate,
     fit,
-    load_checkpoint,
     lr_at,
-    pick_device,
     predict,
-    random_shift,
-    save_checkpoint,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -112,6 +110,75 @@ def test_same_seed_same_history(digits):
     assert a.train_loss != c.train_loss
 
 
+def reference_fit(model, x, y, epochs, lr, batch_size, weight_decay, warmup_epochs, label_smoothing, seed):
+    """fit written out straight (one process, fp32, no augmentation, no test data): the training fit must keep."""
+    torch.manual_seed(seed)  # dropout and drop-path
+    order_generator = torch.Generator().manual_seed(seed)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "token" not in n and "pos_embed" not in n]
+    rest = [p for p in model.parameters() if all(p is not q for q in decay)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                   {"params": rest, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999))
+    steps_per_epoch = math.ceil(len(x) / batch_size)
+    total, warmup, step, losses = epochs * steps_per_epoch, warmup_epochs * steps_per_epoch, 0, []
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=order_generator)
+        for start in range(0, len(x), batch_size):
+            index = order[start : start + batch_size]
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total, lr, warmup)
+            loss = nn.functional.cross_entropy(model(x[index]).float(), y[index], label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+    return losses
+
+
+def test_fit_trains_exactly_as_the_loop_written_out(digits):
+    """fit's parts (set-up, step, evaluation, checkpoints) add nothing to the training: the same weights, bit
+    for bit."""
+    x, y = digits[0][0][:100], digits[0][1][:100]
+    settings = dict(epochs=2, lr=2e-3, batch_size=32, weight_decay=0.05, warmup_epochs=1, label_smoothing=0.1, seed=4)
+    model, expected = tiny_vit(dropout=0.1, drop_path=0.1), tiny_vit(dropout=0.1, drop_path=0.1)
+    history = fit(model, (x, y), precision="fp32", progress=False, **settings)
+    losses = reference_fit(expected, x, y, **settings)
+    for (name, a), b in zip(model.state_dict().items(), expected.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert history.train_loss[-1] == pytest.approx(sum(losses[-4:-1]) * 32 / 100 + losses[-1] * 4 / 100)
+
+
+def test_layer_decay_scales_each_layers_lr_and_1_changes_nothing():
+    """fit(layer_decay=d) multiplies the schedule by each group's own scale d^(L+1-i) (param_groups_lrd):
+    with depth 2 and d = 0.1 the patch embedding (layer 0) moves 0.1^3, a thousandth, as far as the head,
+    relative to layer_decay=1; layer_decay=1 trains bit for bit as without it."""
+    x, y = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 3
+    settings = dict(epochs=1, lr=1e-3, batch_size=8, warmup_epochs=0, precision="fp32", progress=False)
+
+    def trained(layer_decay):
+        model = tiny_vit(num_classes=3, dim=16, depth=2, mlp_dim=32)
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        history = fit(model, (x, y), layer_decay=layer_decay, **settings)
+        moved = {k: (v - start[k]).norm().item() for k, v in model.state_dict().items()}
+        return model, moved, history
+
+    plain, _, plain_history = trained(None)
+    same, moved_1, same_history = trained(1.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), same.state_dict().values()))
+    assert same_history.lr == plain_history.lr
+    _, moved, history = trained(0.1)
+    ratio = (moved["patch_embed.proj.weight"] / moved["head.weight"]) / (
+        moved_1["patch_embed.proj.weight"] / moved_1["head.weight"])
+    assert 0.8e-3 < ratio < 1.25e-3, ratio  # measured 1.01e-3
+    assert history.lr == plain_history.lr  # History.lr is the head's: the schedule itself
+    with pytest.raises(ValueError, match=r"layer_decay must be in \(0, 1\]"):
+        fit(tiny_vit(), (x, y), layer_decay=0.0, **settings)
+    with pytest.raises(ValueError, match="layer_decay needs a ViT.*Sequential"):
+        fit(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), (x, y), layer_decay=0.5, **settings)
+
+
 def test_fit_with_cutmix_trains_and_cutmix_0_changes_nothing():
     x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = torch.arange(24) % 3
@@ -151,7 +218,8 @@ def test_lr_schedule_values():
 def test_fit_follows_the_schedule(digits):
     train, _ = digits
     small = (train[0][:128], train[1][:128])  # 2 steps per epoch
-    history = fit(tiny_vit(), small, epochs=3, lr=1e-2, batch_size=64, warmup_epochs=1, final_lr_fraction=0.1, progress=False)
+    history = fit(tiny_vit(), small, epochs=3, lr=1e-2, batch_size=64, warmup_epochs=1, final_lr_fraction=0.1,
+                  progress=False)
     assert history.lr[0] == pytest.approx(1e-2)  # the last warmup step is at the peak
     assert history.lr[-1] == pytest.approx(1e-3)  # the last step is at lr * final_lr_fraction
 
@@ -245,48 +313,29 @@ def test_classification_report_matches_sklearn(trained, digits):
         classification_report(model, (x, y), class_names=["a", "b"])
 
 
-def test_checkpoint_round_trip(tmp_path, trained, digits):
-    model, history = trained
-    path = save_checkpoint(tmp_path / "ckpt" / "model.pt", model, history, epoch=10)
-    assert sorted(os.listdir(tmp_path / "ckpt")) == ["model.pt"]  # no temp file left
-    state = load_checkpoint(path)
-    assert state["config"] == model.cfg.to_dict() and state["meta"]["model_class"] == "ViT"
-    assert state["meta"]["epoch"] == 10 and state["meta"]["history"] == history
-    fresh = ViT(ViTConfig(**state["config"]))
-    load_checkpoint(path, fresh)
-    x = digits[1][0][:8]
-    model.eval()
+def test_fit_writes_vitlib_checkpoints_with_the_history(tmp_path, digits):
+    train, test = digits
+    model = tiny_vit()
+    history = fit(model, (train[0][:128], train[1][:128]), test, epochs=2, checkpoint_dir=tmp_path, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]  # no temp file left
+    state = read_checkpoint(tmp_path / "last.pt")
+    assert state["config"] == model.cfg.to_dict() and state["model_class"] == "ViT"
+    assert state["meta"]["epoch"] == 2 and History.from_dict(state["meta"]["history"]) == history
+    fresh = checkpoints.load(tmp_path / "last.pt")
+    x = test[0][:8]
     with torch.no_grad():
-        assert torch.equal(fresh(x), model(x))
-    with pytest.raises(FileNotFoundError, match="checkpoint_dir"):
-        load_checkpoint(tmp_path / "nope.pt")
+        assert torch.equal(fresh.eval()(x), model.eval()(x))
 
 
-def test_checkpoint_load_is_weights_only(tmp_path, monkeypatch):
+def test_checkpoint_of_any_module_is_read_weights_only(tmp_path, monkeypatch):
     calls = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
-    save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2))
-    load_checkpoint(tmp_path / "m.pt")
+    checkpoints.save(nn.Linear(2, 2), tmp_path / "m.pt")
+    assert read_checkpoint(tmp_path / "m.pt")["model_class"] == "Linear"
     assert calls and calls[0]["weights_only"] is True
-
-
-def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
-    path = tmp_path / "last.pt"
-    old = nn.Linear(3, 3)
-    save_checkpoint(path, old)
-
-    def failing_save(obj, f, *args, **kwargs):
-        f.write(b"half a checkpoint")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, nn.Linear(3, 3))
-    monkeypatch.undo()
-    assert os.listdir(tmp_path) == ["last.pt"]  # the temp file is gone
-    state = load_checkpoint(path)  # and the previous checkpoint is intact
-    assert torch.equal(state["state_dict"]["weight"], old.weight.detach())
+    with pytest.raises(ValueError, match="holds a Linear, which load cannot rebuild.*load_state_dict"):
+        checkpoints.load(tmp_path / "m.pt")
 
 
 # ----------------------------------------------------------------------------- Ctrl-C
@@ -304,11 +353,11 @@ def test_ctrl_c_from_a_callback_keeps_checkpoints_and_history(tmp_path, digits):
     history = fit(model, small, test, epochs=5, checkpoint_dir=tmp_path, progress=False, on_epoch_end=stop_at_epoch_2)
     assert history.interrupted and history.epochs == 2
     assert sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]  # epoch 2 had ended: nothing else to keep
-    last = load_checkpoint(tmp_path / "last.pt")
-    assert last["meta"]["epoch"] == 2 and last["meta"]["history"].epochs == 2
-    best = load_checkpoint(tmp_path / "best.pt")
+    last = read_checkpoint(tmp_path / "last.pt")
+    assert last["meta"]["epoch"] == 2 and len(last["meta"]["history"]["train_loss"]) == 2
+    best = read_checkpoint(tmp_path / "best.pt")
     assert best["meta"]["epoch"] == 1 + int(np.argmax(history.test_acc))
-    assert best["meta"]["history"].test_acc[-1] == max(history.test_acc)
+    assert best["meta"]["history"]["test_acc"][-1] == max(history.test_acc)
 
 
 class InterruptAfter(nn.Module):
@@ -333,8 +382,8 @@ def test_ctrl_c_mid_epoch_keeps_best_and_last(tmp_path, digits):
     model = InterruptAfter(tiny_vit(), n=4)
     history = fit(model, small, test, epochs=5, checkpoint_dir=tmp_path, progress=True)
     assert history.interrupted and history.epochs == 1
-    best, last = load_checkpoint(tmp_path / "best.pt"), load_checkpoint(tmp_path / "last.pt")
-    stopped = load_checkpoint(tmp_path / "interrupted.pt")
+    best, last = read_checkpoint(tmp_path / "best.pt"), read_checkpoint(tmp_path / "last.pt")
+    stopped = read_checkpoint(tmp_path / "interrupted.pt")
     assert best["meta"]["epoch"] == last["meta"]["epoch"] == 1 and "training" in last  # last.pt: resumable
     assert stopped["meta"]["interrupted"] and stopped["meta"]["epoch"] == 1
     # interrupted.pt holds the weights as they were when Ctrl-C came (one step after epoch 1)

@@ -82,7 +82,8 @@ def test_patchify_right(capsys):
         ("b c (h p1) (w p2) -> b (h w) (c p1 p2)", r"flattened in the order \(c p1 p2\).*\(p1 p2 c\)"),
         ("b c (h p1) (w p2) -> b (h w) (p2 p1 c)", r"flattened in the order \(p2 p1 c\)"),
         ("b c (h p1) (w p2) -> b (w h) (p1 p2 c)", r"column order \(w h\)"),
-        ("b c (h p1) (w p2) -> b (w h) (c p1 p2)", r"column order.*and each patch is flattened in the order \(c p1 p2\)"),
+        ("b c (h p1) (w p2) -> b (w h) (c p1 p2)", r"column order.*and each patch is flattened in the order \(c p1 "
+                                                   r"p2\)"),
         ("b c (h p1) (w p2) -> b (p1 p2 c) (h w)", r"axes are swapped"),
     ],
 )
@@ -97,7 +98,8 @@ def test_patchify_wrong_shape_scale_and_hardcoding():
     with pytest.raises(ExerciseError, match=r"multiplied by 255"):
         check_patchify(lambda x, p: patchify(x, p) * 255)
     with pytest.raises(ExerciseError, match="hard-code"):
-        check_patchify(lambda x, p: patchify(x, 4) if p == 4 else torch.zeros(1, (x.shape[-1] // p) ** 2, p * p * x.shape[1]))
+        check_patchify(lambda x, p: patchify(x, 4) if p == 4
+                       else torch.zeros(1, (x.shape[-1] // p) ** 2, p * p * x.shape[1]))
     with pytest.raises(ExerciseError, match="expected a torch.Tensor"):
         check_patchify(lambda x, p: patchify(x, p).numpy())
     with pytest.raises(ExerciseError, match="different arrangement"):

@@ -118,7 +118,8 @@ def test_block_forward_mistakes_are_named(fn, message):
 
 def count_ok(image_size, patch_size, in_channels, dim, depth, mlp_dim, num_classes):
     n, pc = (image_size // patch_size) ** 2, patch_size**2 * in_channels
-    block = 2 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + 2 * dim + (dim * mlp_dim + mlp_dim) + (mlp_dim * dim + dim)
+    block = (2 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + 2 * dim + (dim * mlp_dim + mlp_dim)
+             + (mlp_dim * dim + dim))
     return pc * dim + dim + dim + (n + 1) * dim + depth * block + 2 * dim + dim * num_classes + num_classes
 
 

@@ -1,4 +1,5 @@
-"""Tests of notebook 05 (training): its experiment runners, drawings, the training widget and the lr-schedule checker."""
+"""Tests of notebook 05 (training): its experiment runners, drawings, the training widget and the lr-schedule
+checker."""
 
 import math
 
@@ -12,13 +13,14 @@ from vitlib.course import nb05_training as nb05
 from vitlib.course.exercise import ExerciseError
 from vitlib.course.nb05_training import (check_lr_schedule, plot_data_scale, plot_digit_patches, plot_fractal_classes,
                                          training_widget)
-from vitlib.data import FractalDataset
+from vitlib.fractals import FractalDataset
 from vitlib.parallel import JobError, run_in_processes
 from vitlib.train import lr_at
 
 
 def test_plot_data_scale_draws_accuracy_from_zero_and_errors_on_a_log_axis():
-    acc = {"ViT": np.array([[0.94, 0.99, 0.995], [0.96, 0.99, 0.997]]), "CNN": np.array([[0.99, 1.0, 1.0], [0.99, 1.0, 1.0]])}
+    acc = {"ViT": np.array([[0.94, 0.99, 0.995], [0.96, 0.99, 0.997]]),
+           "CNN": np.array([[0.99, 1.0, 1.0], [0.99, 1.0, 1.0]])}
     fig = plot_data_scale([4, 16, 256], acc, test_images=1000)
     ax_acc, ax_err = fig.axes
     assert ax_acc.get_ylim()[0] == 0 and ax_acc.get_xscale() == "log" and ax_err.get_xscale() == "log"
@@ -108,7 +110,8 @@ def test_plot_data_scale_labels_cover_nothing():
         legend = ax.get_legend().get_window_extent(renderer)
         points = np.concatenate([ax.transData.transform(line.get_xydata()) for line in ax.get_lines()
                                  if len(line.get_xydata())])
-        assert not any(legend.contains(x, y) for x, y in points), f"the legend covers a data point in {ax.get_title()!r}"
+        covered = any(legend.contains(x, y) for x, y in points)
+        assert not covered, f"the legend covers a data point in {ax.get_title()!r}"
         for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
             boxes = [t.get_window_extent(renderer) for t in ticks if t.get_text()]
             assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), "tick labels collide"

@@ -22,6 +22,7 @@ from vitlib.course.nb06_inside_vit import (
     pos_similarity_widget,
 )
 from vitlib.finetune import at_resolution
+from vitlib.patches import patch_distances
 
 CFG = ViTConfig(image_size=16, patch_size=4, in_channels=1, num_classes=3, dim=16, depth=3, heads=2, mlp_dim=32)
 
@@ -132,7 +133,7 @@ def test_checkers_accept_the_answer_and_name_mistakes(capsys):
 
     def head_distance(a, p):
         w = patch_attention(a[None, None])[0, 0]
-        return (w * probes.patch_distances(int(w.shape[0] ** 0.5), p)).sum(-1).mean()
+        return (w * patch_distances(int(w.shape[0] ** 0.5), p)).sum(-1).mean()
 
     assert check_patch_attention(patch_attention) and check_head_distance(head_distance)
     with pytest.raises(ExerciseError, match="did not renormalise"):

@@ -235,7 +235,8 @@ def test_each_mistake_is_named(answer, message):
     (lambda p, n: p, "still the old 3 x 3 grid"),
     (lambda p, n: resize_pos_embed(p, n)[0], "keep the leading batch axis"),
     (lambda p, n: rearrange(resize_pos_embed(p, n)[:, 1:], "1 (h w) d -> 1 d h w", h=n), "flatten it back"),
-    (lambda p, n: torch.zeros(2, 3), "has shape \\(2, 3\\); expected \\(1, 1 \\+ new_grid\\*\\*2, D\\) = \\(1, 26, 4\\)"),
+    (lambda p, n: torch.zeros(2, 3), "has shape \\(2, 3\\); expected \\(1, 1 \\+ new_grid\\*\\*2, D\\) = \\(1, 26, "
+                                     "4\\)"),
 ])
 def test_wrong_shapes_get_a_hint(answer, message):
     with pytest.raises(ExerciseError, match=message):
@@ -316,7 +317,7 @@ def test_shuffled_backbone_keeps_the_numbers_not_the_structure():
 
 
 def test_baselines_need_no_training():
-    from vitlib.course.nb07_finetuning import few_shot_linear, frozen_features, nearest_neighbour
+    from vitlib.probes import few_shot_linear, frozen_features, nearest_neighbour
 
     x = torch.randn(40, 1, 16, 16)
     y = torch.arange(40) % 4
@@ -338,7 +339,8 @@ def test_resized_tables_cover_the_ablation():
     assert torch.equal(tables["2D bilinear"], resize_pos_embed(pos, 6))
     assert torch.equal(tables["zero-padded"][:, 1:17], pos[:, 1:]) and not tables["zero-padded"][:, 17:].any()
     assert torch.equal(tables["1D linear"][:, 1], pos[:, 1]) and torch.equal(tables["1D linear"][:, -1], pos[:, -1])
-    assert torch.equal(tables["rows shuffled"][:, 1:].sort(dim=1).values, tables["2D bilinear"][:, 1:].sort(dim=1).values)
+    rows = lambda name: tables[name][:, 1:].sort(dim=1).values  # noqa: E731
+    assert torch.equal(rows("rows shuffled"), rows("2D bilinear"))
 
 
 def test_finetune_run_and_sweep(one_thread):

@@ -1,4 +1,5 @@
-"""The course layer: what the notebooks import, one module per notebook (and nothing else imports it).
+"""The course layer: what the notebooks import, one module per notebook (and benchmarks/widget_latency.py,
+which times its widgets; the core never imports it).
 
     ui          the one widget style (controls above a figure redrawn from their values)
     figures     drawings that two or more notebooks share

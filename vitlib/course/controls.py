@@ -12,6 +12,8 @@ learned the thing claimed. These make those null models, as samples of several r
                              locality prior is wrong at every patch border
     shuffle_patches_per_image  every image's patches in its own random order: where a patch sits carries
                              no information, so position embeddings have nothing to add
+    permute_within_patches   one fixed shuffle of the pixels inside every patch: a ViT's linear patch
+                             embedding is blind to it, a convolution's 3 x 3 neighbourhoods become noise
 
 Tensors in, numbers out; `vitlib.course.claims.check` compares them with the trained model's.
 """
@@ -26,7 +28,7 @@ from ..embeddings import resize_pos_embed
 from ..probes import embedding_filter_pcs, pos_embed_similarity, pos_similarity_structure
 
 __all__ = ["random_filter_shares", "random_subspace_overlap", "random_pos_table", "locality", "permute_patches",
-           "shuffle_patches_per_image"]
+           "shuffle_patches_per_image", "permute_within_patches"]
 
 
 def random_filter_shares(like: torch.Tensor, draws: int = 10, seed: int = 0) -> torch.Tensor:
@@ -100,3 +102,15 @@ def shuffle_patches_per_image(images: torch.Tensor, patch_size: int, seed: int =
     order = torch.rand(b, patches.shape[1], generator=torch.Generator().manual_seed(seed)).argsort(dim=1)  # [B, N]
     shuffled = patches[torch.arange(b)[:, None], order]  # [B, N, C, P, P], image i's patches in order[i]
     return rearrange(shuffled, "b (gh gw) c p q -> b c (gh p) (gw q)", gh=rows)
+
+
+def permute_within_patches(images: torch.Tensor, patch_size: int, seed: int = 0) -> torch.Tensor:
+    """One fixed permutation of the P*P pixel positions, applied inside every patch of every image:
+    (B, C, H, W) -> (B, C, H, W). The patches stay where they are and keep their pixels; only the order of
+    the pixels within a patch changes, which a linear map of the flattened patch (a ViT's E) can undo."""
+    b, c, h, w = images.shape
+    if h % patch_size or w % patch_size:
+        raise ValueError(f"image size {h}x{w} is not divisible by patch size {patch_size}")
+    perm = torch.randperm(patch_size * patch_size, generator=torch.Generator().manual_seed(seed))
+    pixels = rearrange(images, "b c (gh p) (gw q) -> b c gh gw (p q)", p=patch_size, q=patch_size)  # [B, C, G, G, P*P]
+    return rearrange(pixels[..., perm], "b c gh gw (p q) -> b c (gh p) (gw q)", p=patch_size)  # [B, C, H, W]

@@ -79,10 +79,16 @@ def matches(got, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4)
             and torch.allclose(got.float(), expected.float(), atol=atol, rtol=rtol))
 
 
+def require_tensor(got, where: str) -> torch.Tensor:
+    """The answer, if it is a torch.Tensor; else ExerciseError "<where> returned a <type>; expected a torch.Tensor"."""
+    if not isinstance(got, torch.Tensor):
+        raise ExerciseError(f"{where} returned a {type(got).__name__}; expected a torch.Tensor")
+    return got
+
+
 def check_close(name: str, got, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4) -> None:
     """Raise ExerciseError unless `got` is a tensor with `expected`'s shape and values (as `matches`)."""
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"{name}: expected a torch.Tensor, got {type(got).__name__}")
+    require_tensor(got, name)
     if got.shape != expected.shape:
         raise ExerciseError(f"{name}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
     if not matches(got, expected, atol, rtol):

@@ -199,7 +199,8 @@ def plot_confusion_matrix(
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     fig.colorbar(im, ax=ax, label="fraction of the true class" if normalize else "images")
-    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right" if max(map(len, names)) > 2 else "center")
+    slanted = max(map(len, names)) > 2
+    ax.set_xticks(range(k), names, rotation=45 if slanted else 0, ha="right" if slanted else "center")
     ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")

@@ -17,7 +17,8 @@ from .exercise import ExerciseError, passed, run_answer
 from .figures import plot_architecture, plot_history, plot_images  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
-__all__ = ["plot_architecture", "plot_images", "plot_history", "plot_prediction", "prediction_widget", "check_num_patches"]
+__all__ = ["plot_architecture", "plot_images", "plot_history", "plot_prediction", "prediction_widget",
+           "check_num_patches"]
 
 
 # ------------------------------ drawings

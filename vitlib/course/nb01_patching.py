@@ -20,11 +20,12 @@ from matplotlib.patches import Rectangle
 
 from ..patches import check_patch_size
 from . import figures
-from .exercise import ExerciseError, distinct_images, matches, passed, run_answer, scale_of
+from .exercise import ExerciseError, distinct_images, matches, passed, require_tensor, run_answer, scale_of
 from .figures import plot_architecture, plot_images  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
-__all__ = ["plot_architecture", "plot_images", "plot_patching", "patch_size_widget", "check_patchify", "check_conv_weight_to_E"]
+__all__ = ["plot_architecture", "plot_images", "plot_patching", "patch_size_widget", "check_patchify",
+           "check_conv_weight_to_E"]
 
 
 # ------------------------------ drawings
@@ -143,8 +144,7 @@ def check_patchify(fn) -> bool:
         n, k = (h // p) * (w // p), p * p * c
         expected = _patchify_candidates(images, p)["(h w) (p1 p2 c)"]
         where = f"{name}(images of shape {(b, c, h, w)}, {p})"
-        if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"{where} returned a {type(got).__name__}; expected a torch.Tensor")
+        require_tensor(got, where)
         if matches(got, expected):
             continue
         if i > 0:  # right on the first case, wrong on a later one
@@ -201,8 +201,7 @@ def check_conv_weight_to_E(fn) -> bool:
     expected = rearrange(weight, "d c p1 p2 -> (p1 p2 c) d")
     k = p * p * c
     where = f"{name}(weight of shape {(d, c, p, p)})"
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"{where} returned a {type(got).__name__}; expected a torch.Tensor")
+    require_tensor(got, where)
     if matches(got, expected):
         return passed(name, "patchify(x) @ E + b now equals the stride-P convolution")
     if got.shape == (d, k):

@@ -14,11 +14,13 @@ from ipywidgets import widgets
 from ..embeddings import PositionEmbedding
 from ..probes import pos_embed_similarity
 from . import figures
-from .exercise import ExerciseError, matches, passed, run_answer
-from .figures import plot_architecture, plot_images, plot_maps, plot_pos_similarity  # shared with other notebooks, used here too
+from .exercise import ExerciseError, matches, passed, require_tensor, run_answer
+# shared with other notebooks, used here too
+from .figures import plot_architecture, plot_images, plot_maps, plot_pos_similarity
 from .ui import SliderFigure
 
-__all__ = ["plot_architecture", "plot_images", "plot_maps", "plot_pos_similarity", "POS_EMBED_CHOICES", "pos_embed_widget", "check_embed_tokens", "check_pos_similarity"]
+__all__ = ["plot_architecture", "plot_images", "plot_maps", "plot_pos_similarity", "POS_EMBED_CHOICES",
+           "pos_embed_widget", "check_embed_tokens", "check_pos_similarity"]
 
 
 # ------------------------------ widgets
@@ -77,14 +79,14 @@ def check_embed_tokens(fn) -> bool:
     name = getattr(fn, "__name__", "your function")
     g = torch.Generator().manual_seed(0)
     b, n, d = 2, 4, 6
-    x, cls, pos = torch.randn(b, n, d, generator=g), torch.randn(1, 1, d, generator=g), torch.randn(1, 1 + n, d, generator=g)
+    x, cls = torch.randn(b, n, d, generator=g), torch.randn(1, 1, d, generator=g)
+    pos = torch.randn(1, 1 + n, d, generator=g)
     attempted, got = run_answer(fn, x, cls, pos)
     if not attempted:
         return False
     expected = _embed_reference(x, cls, pos)
     where = f"{name}(tokens {(b, n, d)}, cls {(1, 1, d)}, pos {(1, 1 + n, d)})"
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"{where} returned a {type(got).__name__}; expected a torch.Tensor")
+    require_tensor(got, where)
     if matches(got, expected):
         return passed(name, "z0 = [x_class; x_p E] + E_pos, the class token first (Eq. 1)")
     cls_b = cls.expand(b, -1, -1)
@@ -129,8 +131,7 @@ def check_pos_similarity(fn) -> bool:
     expected = pos_embed_similarity(pos)
     n = side * side
     where = f"{name}(pos_embed of shape {tuple(pos.shape)}, a {side} x {side} grid)"
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"{where} returned a {type(got).__name__}; expected a torch.Tensor")
+    require_tensor(got, where)
     if matches(got, expected):
         return passed(name, "sim[i, j, k, l] = cos(E_pos of patch (i, j), E_pos of patch (k, l)), class token excluded")
     grid = (side, side, side, side)

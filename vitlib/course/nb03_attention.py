@@ -25,7 +25,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from . import figures
-from .exercise import ExerciseError, name_the_mistake, passed, run_answer
+from .exercise import ExerciseError, name_the_mistake, passed, require_tensor, run_answer
 from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
 from .ui import SliderFigure, image_layer_sliders, int_slider
 
@@ -392,7 +392,8 @@ def check_attention(attention) -> bool:
         (expected.transpose(-2, -1) @ v, "out uses the transposed weights: out = weights @ v"),
         (v, "out is v itself: mix the values with the weights, out = weights @ v"),
     ])
-    return passed("attention", "weights = softmax(q k^T / sqrt(d)) over the keys (each row sums to 1), out = weights @ v")
+    return passed("attention", "weights = softmax(q k^T / sqrt(d)) over the keys (each row sums to 1), out = weights "
+                               "@ v")
 
 
 def check_split_heads(split_heads) -> bool:
@@ -405,8 +406,7 @@ def check_split_heads(split_heads) -> bool:
     attempted, got = run_answer(split_heads, x, heads, name="split_heads")
     if not attempted:
         return False
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"split_heads: expected a torch.Tensor, got {type(got).__name__}")
+    require_tensor(got, "split_heads")
     expected = x.reshape(b, t, heads, dh).permute(0, 2, 1, 3)  # (B, H, T, D_h)
     shape_hints = {
         (b, t, heads, dh): "heads must come before tokens: (B, H, T, D_h); move the axis, e.g. 'b t (h d) -> b h t d'",

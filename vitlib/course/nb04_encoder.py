@@ -23,12 +23,12 @@ from ..attention import MultiHeadSelfAttention
 from ..cost import count_params, summary
 from ..encoder import MLP
 from ..model import PRESETS, ViTConfig
-from .exercise import ExerciseError, name_the_mistake, passed, run_answer
+from .exercise import ExerciseError, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure
 from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
 
-__all__ = ["plot_architecture", "plot_vit_cost", "vit_cost_widget", "check_block_forward", "check_param_count", "vit_weights",
-           "capstone_model", "check_vit_forward"]
+__all__ = ["plot_architecture", "plot_vit_cost", "vit_cost_widget", "check_block_forward", "check_param_count",
+           "vit_weights", "capstone_model", "check_vit_forward"]
 
 
 # ------------------------------ drawings
@@ -101,7 +101,8 @@ def vit_cost_widget(image_size: int = 224, patch_size: int = 16, dim: int = 768,
         cost = summary(cfg)
         t, params, fa, flops, memory = (cost.tokens, cost.params, cost.attention_matmul_flops, cost.forward_flops,
                                         cost.attention_memory_bytes)
-        sizes = [q for q in range(1, cfg.image_size + 1) if cfg.image_size % q == 0 and (cfg.image_size // q) ** 2 + 1 <= 20000]
+        sizes = [q for q in range(1, cfg.image_size + 1)
+                 if cfg.image_size % q == 0 and (cfg.image_size // q) ** 2 + 1 <= 20000]
         parts = [summary(cfg.replace(patch_size=q)) for q in sizes]
         fig = plot_vit_cost([x.tokens for x in parts], [x.attention_matmul_flops for x in parts],
                             [x.forward_flops - x.attention_matmul_flops for x in parts],
@@ -185,8 +186,7 @@ def check_block_forward(block_forward) -> bool:
             return False
         expected = _block_pre_norm(z, norm1, attn, norm2, mlp)
         mistakes = [(wrong(z, norm1, attn, norm2, mlp), message) for wrong, message in _BLOCK_MISTAKES]
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"block_forward: expected a torch.Tensor, got {type(got).__name__}")
+    require_tensor(got, "block_forward")
     if got.shape != z.shape:
         raise ExerciseError(f"block_forward: shape {tuple(got.shape)}, expected {tuple(z.shape)}: "
                             "a block maps (B, T, D) to (B, T, D)")
@@ -259,7 +259,8 @@ _BLOCK_MISTAKES = [
                     "z' = z + MSA(LN(z)) and out = z' + MLP(LN(z'))"),
     (_block_no_first_residual, "the first residual connection is missing: z' = z + MSA(LN(z)) (Eq. 2)"),
     (_block_no_second_residual, "the second residual connection is missing: out = z' + MLP(LN(z')) (Eq. 3)"),
-    (_block_normed_residuals, "the residuals must carry z itself, not LN(z): z' = z + MSA(LN(z)), not LN(z) + MSA(LN(z))"),
+    (_block_normed_residuals, "the residuals must carry z itself, not LN(z): z' = z + MSA(LN(z)), not LN(z) + "
+                              "MSA(LN(z))"),
     (_block_normed_first_residual, "the first residual must carry z itself, not LN(z): z' = z + MSA(LN(z))"),
     (_block_normed_second_residual, "the second residual must carry z' itself, not LN(z'): out = z' + MLP(LN(z'))"),
     (_block_parallel, "the MLP must see z' (the output of the attention step), not z: the two steps run one after "
@@ -278,7 +279,8 @@ _PARAM_PARTS = [
     ("the biases inside every block (qkv 3D, U_msa D, MLP mlp_dim + D)",
      lambda c, n, pc: c.depth * (5 * c.dim + c.mlp_dim)),
     ("the output projection U_msa of every block (D*D + D)", lambda c, n, pc: c.depth * (c.dim**2 + c.dim)),
-    ("two of the three projections q, k, v (each D*D + D per block)", lambda c, n, pc: c.depth * 2 * (c.dim**2 + c.dim)),
+    ("two of the three projections q, k, v (each D*D + D per "
+     "block)", lambda c, n, pc: c.depth * 2 * (c.dim**2 + c.dim)),
     ("the second MLP layer of every block (mlp_dim*D + D)", lambda c, n, pc: c.depth * (c.mlp_dim * c.dim + c.dim)),
     ("the classification head (D*K + K)", lambda c, n, pc: c.dim * c.num_classes + c.num_classes),
     ("the head's bias (K)", lambda c, n, pc: c.num_classes),
@@ -297,7 +299,8 @@ def check_param_count(count_vit_params) -> bool:
     configs = {
         "ViT-B/16 (224 px, 1000 classes)": ViTConfig.preset("B/16", num_classes=1000),
         "a small ViT (32 px, P=4, C=1, D=96, 3 blocks, MLP 200, 10 classes)":
-            ViTConfig(image_size=32, patch_size=4, in_channels=1, dim=96, depth=3, heads=3, mlp_dim=200, num_classes=10),
+            ViTConfig(image_size=32, patch_size=4, in_channels=1, dim=96, depth=3, heads=3, mlp_dim=200,
+                      num_classes=10),
     }
     got, expected = {}, {}
     for name, c in configs.items():

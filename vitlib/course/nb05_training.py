@@ -33,15 +33,15 @@ from ..model import ViT, ViTConfig
 from ..parallel import run_in_processes
 from ..train import digits_vit_recipe, evaluate, fit, lr_at
 from . import figures
-from .controls import permute_patches, shuffle_patches_per_image
+from .controls import permute_patches, permute_within_patches, shuffle_patches_per_image
 from .exercise import ExerciseError, passed, run_answer
 from .figures import plot_confusion_matrix, plot_history, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
 __all__ = ["plot_seed_bars", "plot_history", "plot_confusion_matrix", "train_digits", "FRACTAL_TASK", "SWEEP_FIT",
-           "MIN_STEPS", "MIN_EPOCHS", "fractal_task", "draw_per_class", "sweep_model", "sweep_epochs", "fractal_run", "Sweep", "data_scale_sweep",
-           "plot_fractal_classes", "plot_data_scale", "plot_digit_patches", "TrainingWidget", "training_widget",
-           "check_lr_schedule"]
+           "MIN_STEPS", "MIN_EPOCHS", "fractal_task", "draw_per_class", "sweep_model", "sweep_epochs", "fractal_run",
+           "Sweep", "data_scale_sweep", "plot_fractal_classes", "plot_data_scale", "plot_digit_patches",
+           "TrainingWidget", "training_widget", "check_lr_schedule"]
 
 
 # ------------------------------ the digits recipe, one run at a time
@@ -63,7 +63,8 @@ def train_digits(model: str = "ViT", epochs: int = 30, seed: int = 0, pos_embed:
     data_kwargs, cfg, fit_kwargs = digits_vit_recipe(epochs)
     x_train, y_train, x_test, y_test = load_digits(**data_kwargs)
     if shuffle_patches:
-        x_train, x_test = (shuffle_patches_per_image(x, cfg.patch_size, seed=seed + i) for i, x in enumerate((x_train, x_test)))
+        x_train = shuffle_patches_per_image(x_train, cfg.patch_size, seed=seed)
+        x_test = shuffle_patches_per_image(x_test, cfg.patch_size, seed=seed + 1)
     torch.manual_seed(seed)
     net = ViT(cfg.replace(pos_embed=pos_embed)) if model == "ViT" else SmallCNN(in_channels=1, num_classes=10,
                                                                                 widths=(16, 32))
@@ -132,13 +133,17 @@ def sweep_epochs(train_images: int, batch_size: int = SWEEP_FIT["batch_size"], m
     return max(min_epochs, math.ceil(min_steps / steps_per_epoch))
 
 
+SCRAMBLES = {"patches": permute_patches, "pixels": permute_within_patches}  # the probes of section 4
+
+
 def fractal_run(model: str, per_class: int, seed: int, min_steps: int = MIN_STEPS, min_epochs: int = MIN_EPOCHS,
-                precision: str = "auto", permute_seed: int | None = None, **task) -> dict:
+                precision: str = "auto", scramble: str | None = None, scramble_seed: int = 0, **task) -> dict:
     """Train `model` ("ViT" or "CNN") from scratch on `per_class` instances of each fractal class, drawn
     from the pool by `seed` (which also seeds the weights and the batch order).
 
-    task: FRACTAL_TASK's keys, to change the task. permute_seed: the control task, every image's patches
-    (the ViT's, image_size / 4 px) shuffled by one fixed permutation (`controls.permute_patches`).
+    task: FRACTAL_TASK's keys, to change the task. scramble: a probe task, the same fixed permutation (drawn by
+    scramble_seed) applied to every training and test image: "patches" shuffles the ViT's patches
+    (image_size / 4 px), "pixels" the pixels inside every patch (`vitlib.course.controls`).
     -> {"accuracy": held-out accuracy in [0, 1], "train_accuracy": on the last epoch, "epochs", "steps",
         "seconds": the wall time of the run, with the rendering of the task in a process's first run}.
     """
@@ -149,9 +154,12 @@ def fractal_run(model: str, per_class: int, seed: int, min_steps: int = MIN_STEP
     (x_pool, y_pool), (x_test, y_test) = fractal_task(**task)
     keep = draw_per_class(y_pool, per_class, seed)  # [C * per_class]
     x_train, y_train = x_pool[keep], y_pool[keep]
-    if permute_seed is not None:
+    if scramble is not None:
+        if scramble not in SCRAMBLES:
+            raise ValueError(f"scramble must be one of {list(SCRAMBLES)} or None, got {scramble!r}")
         patch = task["image_size"] // 4
-        x_train, x_test = permute_patches(x_train, patch, permute_seed), permute_patches(x_test, patch, permute_seed)
+        x_train = SCRAMBLES[scramble](x_train, patch, scramble_seed)
+        x_test = SCRAMBLES[scramble](x_test, patch, scramble_seed)
     epochs = sweep_epochs(len(y_train), min_steps=min_steps, min_epochs=min_epochs)
     torch.manual_seed(seed)
     net = sweep_model(model, task["classes"], task["image_size"])
@@ -183,12 +191,12 @@ class Sweep:
 
 def data_scale_sweep(sizes, seeds, models=("ViT", "CNN"), twice_as_long=(), min_steps: int = MIN_STEPS,
                      min_epochs: int = MIN_EPOCHS, processes: int = 2, precision: str = "auto",
-                     permute_seed: int | None = None, **task) -> Sweep:
+                     scramble: str | None = None, scramble_seed: int = 0, **task) -> Sweep:
     """fractal_run for every (model, images per class, seed), in `processes` worker processes of one thread.
 
     twice_as_long: (per_class, seed) pairs to run again, for every model, with 2 * min_steps and
                    2 * min_epochs (the plateau check).
-    precision, permute_seed: passed to every fractal_run. task: FRACTAL_TASK's keys, to change the task.
+    precision, scramble, scramble_seed: passed to every fractal_run. task: FRACTAL_TASK's keys, to change the task.
     The held-out set is the same for every run and every seed. The longest runs
     are handed out first, so that the processes finish together. -> Sweep.
     """
@@ -196,7 +204,7 @@ def data_scale_sweep(sizes, seeds, models=("ViT", "CNN"), twice_as_long=(), min_
     if not sizes or not seeds or any(not isinstance(n, int) or n < 1 for n in sizes):
         raise ValueError(f"sizes must be positive integers (training images per class) and seeds non-empty; "
                          f"got sizes {sizes} and seeds {seeds}")
-    common = dict(precision=precision, permute_seed=permute_seed, **task)
+    common = dict(precision=precision, scramble=scramble, scramble_seed=scramble_seed, **task)
     jobs = [dict(model=m, per_class=n, seed=s, min_steps=min_steps, min_epochs=min_epochs, **common)
             for m in models for n in sizes for s in seeds]
     jobs += [dict(model=m, per_class=n, seed=s, min_steps=2 * min_steps, min_epochs=2 * min_epochs, **common)
@@ -320,8 +328,8 @@ class TrainingWidget(SliderFigure):
     Moving a slider only redraws a cheap preview (a digit cut into patches, and the config's size and
     cost); the Train button runs `vitlib.train.fit` and shows the loss and accuracy curves, updated
     after every epoch. The patch-size slider offers only sizes that tile the image (`patch_sizes`);
-    a combination that is still invalid (heads that do not divide D) shows ViTConfig's message. `.train()` is what the button
-    calls; `.history` holds the last run's History.
+    a combination that is still invalid (heads that do not divide D) shows ViTConfig's message. `.train()` is
+    what the button calls; `.history` holds the last run's History.
     """
 
     def __init__(self, image_size: int = 32, patch_size: int = 8, dim: int = 64, depth: int = 4, heads: int = 4,
@@ -334,7 +342,8 @@ class TrainingWidget(SliderFigure):
         self.history = None
 
         def slider(cls, name, value, **kw):
-            return cls(value=value, description=name, continuous_update=False, style={"description_width": "initial"}, **kw)
+            return cls(value=value, description=name, continuous_update=False,
+                       style={"description_width": "initial"}, **kw)
 
         patch_sizes = self.patch_sizes(image_size)
         if patch_size not in patch_sizes:
@@ -349,7 +358,8 @@ class TrainingWidget(SliderFigure):
             "epochs": slider(widgets.IntSlider, "epochs", epochs, min=1, max=100),
             "lr": slider(widgets.FloatLogSlider, "learning rate", lr, base=10, min=-4, max=-1.5, step=0.25,
                          readout_format=".1e"),
-            "train_fraction": slider(widgets.FloatSlider, "train fraction", train_fraction, min=0.05, max=1.0, step=0.05),
+            "train_fraction": slider(widgets.FloatSlider, "train fraction", train_fraction, min=0.05, max=1.0,
+                                     step=0.05),
         }
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.button.on_click(lambda _button: self.train())
@@ -424,7 +434,8 @@ class TrainingWidget(SliderFigure):
             self.button.disabled = False
         h = self.history
         self.message.value = (f"done: {h.epochs} epochs in {h.total_seconds:.1f} s; final test accuracy "
-                              f"{h.test_acc[-1]:.1%} (best {h.best_test_acc:.1%}). Move a slider to preview another config.")
+                              f"{h.test_acc[-1]:.1%} (best {h.best_test_acc:.1%}). Move a slider to preview another "
+                              "config.")
         return h
 
 
@@ -440,11 +451,13 @@ def check_lr_schedule(lr_schedule) -> bool:
     """Notebook 05: lr_schedule(step, total_steps, lr, warmup_steps, final_lr_fraction) must equal vitlib.train.lr_at.
 
     The formula the exercise states: lr * (step + 1) / w for step < w; then, with
-    t = min((step - w) / max(total_steps - w - 1, 1), 1), lr * (f + (1 - f) * (1 + cos(pi t)) / 2) with f = final_lr_fraction.
+    t = min((step - w) / max(total_steps - w - 1, 1), 1), lr * (f + (1 - f) * (1 + cos(pi t)) / 2) with
+    f = final_lr_fraction.
     A wrong answer is named if it matches a usual mistake; otherwise the message gives the first step
     that differs, both values to 6 significant digits, and which part of the schedule it is in.
     """
-    cases = [(s, 100, 1e-3, 10, 0.01) for s in (0, 1, 5, 9, 10, 11, 50, 98, 99)] + [(s, 40, 2e-3, 0, 0.1) for s in (0, 20, 39)]
+    cases = ([(s, 100, 1e-3, 10, 0.01) for s in (0, 1, 5, 9, 10, 11, 50, 98, 99)]
+             + [(s, 40, 2e-3, 0, 0.1) for s in (0, 20, 39)])
 
     def cosine(s, t, lr, w, f, decay_steps):  # the decay part with a given denominator
         return lr * (f + (1 - f) * (1 + math.cos(math.pi * min((s - w) / max(decay_steps, 1), 1.0))) / 2)
@@ -466,7 +479,8 @@ def check_lr_schedule(lr_schedule) -> bool:
             lambda s, t, lr, w, f: lr * (f + (1 - f) * (1 + math.cos(math.pi * min(s / max(t - 1, 1), 1))) / 2)
             if s >= w else warm(s, w, lr),
         "the decay divides by (total_steps - warmup_steps); the formula divides by (total_steps - warmup_steps - 1), "
-        "so that t reaches 1 and the rate reaches lr * final_lr_fraction exactly at the last step, step = total_steps - 1":
+        "so that t reaches 1 and the rate reaches lr * final_lr_fraction exactly at the last step, step = total_steps "
+        "- 1":
             lambda s, t, lr, w, f: cosine(s, t, lr, w, f, t - w) if s >= w else warm(s, w, lr),
     }
     got = []
@@ -496,5 +510,6 @@ def check_lr_schedule(lr_schedule) -> bool:
         tt = min((s - w) / max(t - w - 1, 1), 1.0)
         part = (f"That step is in the cosine decay: t = (step - warmup_steps) / (total_steps - warmup_steps - 1) "
                 f"= {tt:.6g}, lr * (f + (1 - f) * (1 + cos(pi * t)) / 2) with f = final_lr_fraction.")
-    raise ExerciseError(f"lr_schedule: at step {s} of total_steps = {t} (lr = {lr}, warmup_steps = {w}, final_lr_fraction = {f}) "
+    raise ExerciseError(f"lr_schedule: at step {s} of total_steps = {t} (lr = {lr}, warmup_steps = {w}, "
+                        f"final_lr_fraction = {f}) "
                         f"you return {got[first_bad]:.6g}, expected {expected[first_bad]:.6g}. {part}")

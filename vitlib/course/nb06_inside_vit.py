@@ -30,16 +30,17 @@ from ..probes import (
     attention_rollout,
     embedding_filter_pcs,
     mean_attention_distance,
-    patch_distances,
     run_with_attention,
 )
+from ..patches import patch_distances
 from . import figures
-from .exercise import ExerciseError, name_the_mistake, passed, run_answer
+from .exercise import ExerciseError, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure, as_model_dict, image_layer_sliders, int_slider, pos_similarity_widget
 
-__all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "plot_distance_panels", "subspace_overlap", "HeadPanel", "plot_attention_rollout",
-           "filter_pcs_widget", "pos_similarity_widget", "attention_distance_widget", "attention_maps_widget",
-           "empty_patches", "check_patch_attention", "check_head_distance"]
+__all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "plot_distance_panels", "subspace_overlap",
+           "HeadPanel", "plot_attention_rollout", "filter_pcs_widget", "pos_similarity_widget",
+           "attention_distance_widget", "attention_maps_widget", "empty_patches", "check_patch_attention",
+           "check_head_distance"]
 
 
 # ------------------------------ drawings
@@ -191,7 +192,8 @@ def plot_distance_panels(distances: dict, uniform: float, title: str | None = No
     arrays = {name: np.asarray(d.detach().cpu() if hasattr(d, "detach") else d, dtype=np.float32)
               for name, d in distances.items()}
     if any(a.ndim != 2 for a in arrays.values()):
-        raise ValueError(f"each entry must be (layers, heads) distances, got shapes {[a.shape for a in arrays.values()]}")
+        raise ValueError("each entry must be (layers, heads) distances, got shapes "
+                         f"{[a.shape for a in arrays.values()]}")
     top = 1.25 * max(uniform, *(float(a.max()) for a in arrays.values()))
     fig = Figure(figsize=(2.6 * len(arrays) + 0.6, 3.4), layout="constrained")
     axes = fig.subplots(1, len(arrays), sharey=True, squeeze=False)[0]
@@ -406,8 +408,9 @@ def attention_maps_widget(model, images, labels=None, class_names=None) -> Slide
 
     The model runs once here; attention rollout (`probes.attention_rollout`) is computed once per image.
     Controls: `image`, `layer` (1..L), `head` (0..H-1), `query` (a patch index in raster order, or -1 for
-    the [class] token), `hide_empty` (leave the empty patches, `empty_patches`, out of the maps). Panels: the input, the chosen head's map from the query (`probes.attention_maps`),
-    the rollout over the image and the image masked by it. Moving `layer`, `head` or `query` updates the
+    the [class] token), `hide_empty` (leave the empty patches, `empty_patches`, out of the maps). Panels: the
+    input, the chosen head's map from the query (`probes.attention_maps`), the rollout over the image and the
+    image masked by it. Moving `layer`, `head` or `query` updates the
     head panel of the current figure in place (so `.figure` may stay the same object; `.canvas.value`,
     the PNG shown, changes); moving `image` builds a new figure.
     """
@@ -515,8 +518,7 @@ def check_patch_attention(fn) -> bool:
     attempted, got = run_answer(fn, attn, name="patch_attention")
     if not attempted:
         return False
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"patch_attention: return a torch.Tensor, got {type(got).__name__}")
+    require_tensor(got, "patch_attention")
     b, h, t, _ = attn.shape
     patches = attn[:, :, 1:, 1:]
     expected = patches / patches.sum(-1, keepdim=True)

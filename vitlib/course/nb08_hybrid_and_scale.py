@@ -22,10 +22,11 @@ from ..model import ViT
 from ..train import History, digits_vit_recipe, fit
 from . import figures
 from .controls import permute_patches
-from .exercise import ExerciseError, distinct_images, name_the_mistake, passed, run_answer
+from .exercise import distinct_images, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure
 
-__all__ = ["FAMILIES", "build_model", "train_model", "plot_accuracy_vs_compute", "compute_budget_widget", "check_feature_map_to_tokens"]
+__all__ = ["FAMILIES", "build_model", "train_model", "plot_accuracy_vs_compute", "compute_budget_widget",
+           "check_feature_map_to_tokens"]
 
 
 # ------------------------------ the models and their training
@@ -45,7 +46,8 @@ def build_model(family: str, **sizes) -> torch.nn.Module:
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
     if set(sizes) != set(FAMILIES[family]):
-        raise ValueError(f"a {family} is built from {', '.join(FAMILIES[family])}; got {', '.join(sorted(sizes)) or 'none'}")
+        raise ValueError(f"a {family} is built from {', '.join(FAMILIES[family])}; got "
+                         f"{', '.join(sorted(sizes)) or 'none'}")
     if family == "CNN":
         return SmallCNN(in_channels=1, num_classes=10, widths=tuple(sizes["widths"]))
     cfg = digits_vit_recipe()[1].replace(dim=sizes["dim"], depth=sizes["depth"], heads=sizes["heads"],
@@ -169,8 +171,7 @@ def check_feature_map_to_tokens(feature_map_to_tokens) -> bool:
     attempted, got = run_answer(feature_map_to_tokens, features, proj, name="feature_map_to_tokens")
     if not attempted:
         return False
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"feature_map_to_tokens: expected a torch.Tensor, got {type(got).__name__}")
+    require_tensor(got, "feature_map_to_tokens")
     with torch.no_grad():
         expected = embedding.tokens_from_features(features)  # (B, H'W', D)
         mistakes = [

@@ -143,7 +143,8 @@ class SliderFigure:
             self.message.value = f"<p>{html.escape(text)}</p>" if text else ""
 
     def _repr_mimebundle_(self, **kwargs):
-        """Displaying the SliderFigure displays `.ui`: the live widget, and a still PNG for renderers without widgets."""
+        """Displaying the SliderFigure displays `.ui`: the live widget, and a still PNG for renderers without
+        widgets."""
         return self.ui._repr_mimebundle_(**kwargs)
 
 
