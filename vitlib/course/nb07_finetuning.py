@@ -31,7 +31,7 @@ from ..finetune import at_resolution
 from ..model import ViT
 from ..parallel import run_in_processes
 from ..train import evaluate, fit
-from .exercise import ExerciseError, matches, passed, run_answer
+from .exercise import ExerciseError, checker, matches, passed, run_answer
 from .figures import plot_images, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure, pos_similarity_widget
 
@@ -396,6 +396,7 @@ def _resize_mistakes(pos: torch.Tensor, new: int) -> list:
     ]
 
 
+@checker
 def check_resize_pos_embed(fn) -> bool:
     """Exercise (07): fn(pos_embed (1, 1+G*G, D), new_grid) -> (1, 1+new_grid**2, D), as resize_pos_embed.
 
