@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 NBVAL   = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
 NOTEBOOKS = $(wildcard notebooks/[0-9]*.ipynb)
 
-.PHONY: lab test setup notebooks bench clean
+.PHONY: lab test setup notebooks bench clean student grade
 
 ## make lab: create .venv if missing, install the pinned versions, open JupyterLab on notebooks/
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
@@ -45,6 +45,21 @@ notebooks: setup
 		VITLIB_QUICK=0 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
+
+## make student: the student edition in build/student/: the notebooks without their reference solutions,
+## and a README whose Colab badges open them at STUDENT_LOCATION (OWNER/NAME/BRANCH/PATH on GitHub;
+## default: this repository, main, student/notebooks)
+STUDENT_LOCATION ?=
+student: setup
+	$(PY) tools/student_edition.py $(if $(STUDENT_LOCATION),--location "$(STUDENT_LOCATION)")
+
+## make grade SUBMISSIONS=DIR: run every notebook in DIR with the course's checkers (quick mode, each in its
+## own kernel, CELL_TIMEOUT seconds per cell and TIMEOUT per notebook) and write DIR/grades.csv
+CELL_TIMEOUT ?= 300
+TIMEOUT ?= 1200
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "make grade needs the folder of submitted notebooks: make grade SUBMISSIONS=DIR"; exit 2; }
+	$(PY) tools/grade.py "$(SUBMISSIONS)" --cell-timeout $(CELL_TIMEOUT) --timeout $(TIMEOUT)
 
 ## make bench: the benchmarks whose figures are in the README
 bench: setup
