@@ -120,6 +120,8 @@ def test_an_endless_loop_times_out_and_the_next_submission_is_still_graded(tmp_p
     assert got[("a_endless.ipynb", "num_patches")] == (
         "timed out", "stopped while its cell ran: cell 2 ran past the time limit of 10 s per cell")
     assert got[("b_right.ipynb", "num_patches")][0] == "passed"
+    psutil = pytest.importorskip("psutil")  # installed with ipykernel
+    assert not psutil.Process().children(recursive=True), "a kernel outlived its submission"
 
 
 def test_a_folder_without_notebooks_is_named(tmp_path):

@@ -93,7 +93,7 @@ def run_notebook(nb, limits: Limits) -> Run:
                                 shutdown_kernel="immediate", record_timing=False, on_cell_execute=on_cell_execute,
                                 resources={"metadata": {"path": workdir}})
         try:
-            client.execute(env=env)
+            client.execute(env=env, cleanup_kc=True)  # cleanup_kc: shut the kernel down (we made it)
         except CellTimeoutError:
             run.stopped_at, run.stop_status = running["index"], "timed out"
             run.stop_reason = (f"the notebook ran past its time limit of {limits.notebook} s"
