@@ -77,7 +77,7 @@ def run_notebook(nb, limits: Limits) -> Run:
         env = {**os.environ, VERDICTS_ENV: str(verdicts), "VITLIB_QUICK": "1" if limits.quick else "0"}
         env.pop("MPLBACKEND", None)  # the kernel's own inline backend, as in Jupyter
         start = time.monotonic()
-        running = {"index": None, "limit": limits.cell}
+        running = {"index": 0, "limit": limits.cell}  # the cell running now, and its limit
 
         def cell_limit(cell) -> int:
             left = int(limits.notebook - (time.monotonic() - start))
