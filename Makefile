@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 NBVAL   = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
 NOTEBOOKS = $(wildcard notebooks/[0-9]*.ipynb)
 
-.PHONY: lab test setup notebooks claims bench clean
+.PHONY: lab test setup notebooks claims bench clean student grade
 
 ## make lab: create .venv if missing, install the pinned versions, open JupyterLab on notebooks/
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
@@ -52,6 +52,21 @@ SEED ?= 0
 PRECISION ?= fp32
 claims: setup
 	$(PY) tools/claims.py --seed $(SEED) --precision $(PRECISION)
+
+## make student: the student edition in build/student/: the notebooks without their reference solutions,
+## and a README whose Colab badges open them at STUDENT_LOCATION (OWNER/NAME/BRANCH/PATH on GitHub;
+## default: this repository, main, student/notebooks)
+STUDENT_LOCATION ?=
+student: setup
+	$(PY) tools/student_edition.py $(if $(STUDENT_LOCATION),--location "$(STUDENT_LOCATION)")
+
+## make grade SUBMISSIONS=DIR: run every notebook in DIR with the course's checkers (quick mode, each in its
+## own kernel, CELL_TIMEOUT seconds per cell and TIMEOUT per notebook) and write DIR/grades.csv
+CELL_TIMEOUT ?= 300
+TIMEOUT ?= 1200
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "make grade needs the folder of submitted notebooks: make grade SUBMISSIONS=DIR"; exit 2; }
+	$(PY) tools/grade.py "$(SUBMISSIONS)" --cell-timeout $(CELL_TIMEOUT) --timeout $(TIMEOUT)
 
 ## make bench: the benchmarks whose figures are in the README
 bench: setup

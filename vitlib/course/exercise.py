@@ -1,6 +1,6 @@
 """How a "Your turn" exercise is run and judged: one runner, one tolerance, one way to report.
 
-Every checker in `vitlib.course.nbNN_*` follows the same pattern:
+Every checker in `vitlib.course.nbNN_*` is marked `@checker` and follows the same pattern:
 
     attempted, got = run_answer(student_fn, *inputs)   # prints "not attempted yet" and returns
     if not attempted:                                   # (False, None) while the placeholder
@@ -13,31 +13,80 @@ Inputs are small and have all-different values (`distinct_images`), so that ever
 axis shows up as a different answer. The student's own exception is reported the same way in every
 notebook: an ExerciseError that names the function and its inputs, chained to the original error,
 so the traceback still ends on the student's line.
+
+`@checker` also writes each verdict down for the grader (tools/grade.py): when the environment variable
+VITLIB_VERDICTS names a file, every call appends one JSON line to it, {"checker", "module", "status",
+"message"}, with status "passed", "not attempted", "failed" (an ExerciseError) or "error" (anything else)
+and, as the message, the very words the student sees. Without the variable nothing is written.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+
 import torch
 
-__all__ = ["ExerciseError", "run_answer", "not_attempted", "passed", "matches", "check_close", "name_the_mistake",
-           "distinct_images", "scale_of"]
+__all__ = ["ExerciseError", "checker", "run_answer", "not_attempted", "passed", "matches", "check_close",
+           "name_the_mistake", "distinct_images", "scale_of", "VERDICTS_ENV"]
+
+VERDICTS_ENV = "VITLIB_VERDICTS"  # names the file the grader reads the verdicts from
+_last_note = ""  # what `passed` or `not_attempted` printed last: the message of a verdict
 
 
 class ExerciseError(AssertionError):
     """A wrong exercise answer; the message explains what differs and how to fix it."""
 
 
+def _say(note: str) -> None:
+    global _last_note
+    _last_note = note
+    print(note)
+
+
 def not_attempted(name: str) -> bool:
     """Print the "not attempted yet" note for exercise `name`; -> False."""
-    print(f"{name}: not attempted yet (it raises NotImplementedError). "
-          "Replace `raise NotImplementedError` with your code and run the cell again.")
+    _say(f"{name}: not attempted yet (it raises NotImplementedError). "
+         "Replace `raise NotImplementedError` with your code and run the cell again.")
     return False
 
 
 def passed(name: str, what: str) -> bool:
     """Print the confirmation for exercise `name` (what the answer now does right); -> True."""
-    print(f"✓ {name} is correct: {what}")
+    _say(f"✓ {name} is correct: {what}")
     return True
+
+
+def _record(check, status: str, message: str) -> None:
+    """Append one verdict to the file named by $VITLIB_VERDICTS, if it is set."""
+    path = os.environ.get(VERDICTS_ENV)
+    if path:
+        line = {"checker": check.__name__, "module": check.__module__, "status": status, "message": message}
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def checker(check):
+    """Mark `check(student_fn) -> bool` as an exercise checker: it behaves exactly as before, and each
+    verdict is recorded for the grader (see the module's docstring). Exceptions pass through unchanged."""
+
+    @functools.wraps(check)
+    def checked(*args, **kwargs):
+        global _last_note
+        _last_note = ""
+        try:
+            result = check(*args, **kwargs)
+        except ExerciseError as error:
+            _record(check, "failed", str(error))
+            raise
+        except Exception as error:  # a crash that is not a verdict: the grader reports it as an error
+            _record(check, "error", f"{type(error).__name__}: {error}")
+            raise
+        _record(check, "passed" if result else "not attempted", _last_note)
+        return result
+
+    return checked
 
 
 def _describe(value) -> str:

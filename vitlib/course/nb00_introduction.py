@@ -13,7 +13,7 @@ from ipywidgets import widgets
 from matplotlib.figure import Figure
 
 from . import figures
-from .exercise import ExerciseError, passed, run_answer
+from .exercise import ExerciseError, checker, passed, run_answer
 from .figures import plot_architecture, plot_history, plot_images  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
@@ -126,6 +126,7 @@ def prediction_widget(images, labels, probs, attention, class_names=None,
 # ------------------------------ exercise checkers
 
 
+@checker
 def check_num_patches(fn) -> bool:
     """Exercise (00): fn(image_size, patch_size) -> N, the number of patches of a square image."""
     name = getattr(fn, "__name__", "your function")

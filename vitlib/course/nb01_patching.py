@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle
 
 from ..patches import check_patch_size
 from . import figures
-from .exercise import ExerciseError, distinct_images, matches, passed, require_tensor, run_answer, scale_of
+from .exercise import ExerciseError, checker, distinct_images, matches, passed, require_tensor, run_answer, scale_of
 from .figures import plot_architecture, plot_images  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
@@ -131,6 +131,7 @@ def patch_size_widget(image, patch_size: int = 16, min_size: int = 2, max_size: 
 # ------------------------------ exercise checkers
 
 
+@checker
 def check_patchify(fn) -> bool:
     """Exercise (01): fn(images (B, C, H, W), P) -> patches (B, N, P*P*C), as vitlib.patches.patchify."""
     name = getattr(fn, "__name__", "your function")
@@ -190,6 +191,7 @@ def _patchify_candidates(images: torch.Tensor, p: int) -> dict[str, torch.Tensor
     return out
 
 
+@checker
 def check_conv_weight_to_E(fn) -> bool:
     """Exercise (01): fn(conv weight (D, C, P, P)) -> E (P*P*C, D) with rows in patchify's (p1 p2 c) order."""
     name = getattr(fn, "__name__", "your function")

@@ -14,7 +14,7 @@ from ipywidgets import widgets
 from ..embeddings import PositionEmbedding
 from ..probes import pos_embed_similarity
 from . import figures
-from .exercise import ExerciseError, matches, passed, require_tensor, run_answer
+from .exercise import ExerciseError, checker, matches, passed, require_tensor, run_answer
 # shared with other notebooks, used here too
 from .figures import plot_architecture, plot_images, plot_maps, plot_pos_similarity
 from .ui import SliderFigure
@@ -74,6 +74,7 @@ def _embed_reference(x: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor) -> t
     return torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1) + pos
 
 
+@checker
 def check_embed_tokens(fn) -> bool:
     """Exercise (02): fn(patch tokens (B, N, D), class token (1, 1, D), E_pos (1, 1+N, D)) -> z0 (B, 1+N, D), Eq. 1."""
     name = getattr(fn, "__name__", "your function")
@@ -118,6 +119,7 @@ def check_embed_tokens(fn) -> bool:
     raise ExerciseError(f"{where}: right shape, wrong values; z0 = torch.cat([cls.expand(B, -1, -1), x], dim=1) + pos")
 
 
+@checker
 def check_pos_similarity(fn) -> bool:
     """Exercise (02): fn(pos_embed (1, 1+G*G, D)) -> (G, G, G, G) cosine similarities, class token excluded."""
     name = getattr(fn, "__name__", "your function")

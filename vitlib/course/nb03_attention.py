@@ -25,7 +25,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from . import figures
-from .exercise import ExerciseError, name_the_mistake, passed, require_tensor, run_answer
+from .exercise import ExerciseError, checker, name_the_mistake, passed, require_tensor, run_answer
 from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
 from .ui import SliderFigure, image_layer_sliders, int_slider
 
@@ -344,6 +344,7 @@ def attention_head_widget(model, images, labels=None, class_names=None) -> Slide
 # ------------------------------ exercise checkers
 
 
+@checker
 def check_attention(attention) -> bool:
     """Notebook 03, exercise 1: attention(q, k, v) -> (out, weights).
 
@@ -396,6 +397,7 @@ def check_attention(attention) -> bool:
                                "@ v")
 
 
+@checker
 def check_split_heads(split_heads) -> bool:
     """Notebook 03, exercise 2: split_heads(x, heads): (B, T, D) -> (B, heads, T, D / heads).
 

@@ -23,7 +23,7 @@ from ..attention import MultiHeadSelfAttention
 from ..cost import count_params, summary
 from ..encoder import MLP
 from ..model import PRESETS, ViTConfig
-from .exercise import ExerciseError, name_the_mistake, passed, require_tensor, run_answer
+from .exercise import ExerciseError, checker, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure
 from .figures import plot_architecture  # Figure 1, shared: the 'you are here' strip
 
@@ -173,6 +173,7 @@ def _random_block_parts(dim: int = 16, heads: int = 2, seed: int = 0):
     return norm1, (lambda x: msa(x)[0]), norm2, mlp
 
 
+@checker
 def check_block_forward(block_forward) -> bool:
     """Notebook 04, exercise 1: block_forward(z, norm1, attn, norm2, mlp) -> z, the pre-norm block (Eq. 2-3).
 
@@ -289,6 +290,7 @@ _PARAM_PARTS = [
 ]
 
 
+@checker
 def check_param_count(count_vit_params) -> bool:
     """Notebook 04, exercise 2: count_vit_params(image_size, patch_size, in_channels, dim, depth, mlp_dim,
     num_classes) -> int, the exact parameter count of a ViT (learned E_pos, class token, linear head).
@@ -452,6 +454,7 @@ def capstone_model(seed: int = 0):
     return model
 
 
+@checker
 def check_vit_forward(vit_forward) -> bool:
     """Notebook 04, capstone: vit_forward(images, params) -> (z0, zL, y, logits), the whole ViT from
     `vit_weights(model)`: Eq. 1 (z0 [B, N+1, D]), Eq. 2-3 (z_L [B, N+1, D]), Eq. 4 (y [B, D]), head ([B, K]).

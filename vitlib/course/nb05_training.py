@@ -34,7 +34,7 @@ from ..parallel import run_in_processes
 from ..train import digits_vit_recipe, evaluate, fit, lr_at
 from . import figures
 from .controls import permute_patches, permute_within_patches, shuffle_patches_per_image
-from .exercise import ExerciseError, passed, run_answer
+from .exercise import ExerciseError, checker, passed, run_answer
 from .figures import plot_confusion_matrix, plot_history, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
@@ -447,6 +447,7 @@ def training_widget(**kwargs) -> TrainingWidget:
 # ------------------------------ exercise checkers
 
 
+@checker
 def check_lr_schedule(lr_schedule) -> bool:
     """Notebook 05: lr_schedule(step, total_steps, lr, warmup_steps, final_lr_fraction) must equal vitlib.train.lr_at.
 

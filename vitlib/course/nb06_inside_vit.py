@@ -34,7 +34,7 @@ from ..probes import (
 )
 from ..patches import patch_distances
 from . import figures
-from .exercise import ExerciseError, name_the_mistake, passed, require_tensor, run_answer
+from .exercise import ExerciseError, checker, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure, as_model_dict, image_layer_sliders, int_slider, pos_similarity_widget
 
 __all__ = ["minmax_scale", "plot_filter_pcs", "plot_attention_distance", "plot_distance_panels", "subspace_overlap",
@@ -509,6 +509,7 @@ def _random_attention(b: int = 2, h: int = 3, g: int = 3, seed: int = 0) -> torc
     return scores.softmax(dim=-1)
 
 
+@checker
 def check_patch_attention(fn) -> bool:
     """Notebook 06, exercise 1: fn(attn) -> (B, H, N, N): drop the [class] token as query and key, renormalise.
 
@@ -546,6 +547,7 @@ def check_patch_attention(fn) -> bool:
                                   "over the patch keys (rows sum to 1)")
 
 
+@checker
 def check_head_distance(fn) -> bool:
     """Notebook 06, exercise 2: fn(attn_head, patch_size) -> the mean attention distance of one head, in pixels.
 

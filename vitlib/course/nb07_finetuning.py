@@ -31,14 +31,13 @@ from ..finetune import at_resolution
 from ..model import ViT
 from ..parallel import run_in_processes
 from ..train import evaluate, fit
-from .exercise import ExerciseError, matches, passed, require_tensor, run_answer
+from .exercise import ExerciseError, checker, matches, passed, require_tensor, run_answer
 from .figures import plot_images, plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure, pos_similarity_widget
 
 __all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "LR_CHOICE", "lr_for",
            "model_for_run", "digit_splits", "labelled_subset", "load_labelled_digits", "finetune_run", "finetune_runs",
-           "choose_lr", "sweep", "frozen_features", "few_shot_linear", "nearest_neighbour", "heldout_fractals", "resized_tables",
-           "accuracy_with_table", "plot_finetune_results", "finetune_results_widget", "pos_similarity_widget",
+           "choose_lr", "sweep", "heldout_fractals", "resized_tables", "accuracy_with_table", "plot_finetune_results", "finetune_results_widget", "pos_similarity_widget",
            "check_resize_pos_embed"]
 
 
@@ -523,6 +522,7 @@ def _resize_mistakes(pos: torch.Tensor, new: int) -> list:
     ]
 
 
+@checker
 def check_resize_pos_embed(fn) -> bool:
     """Exercise (07): fn(pos_embed (1, 1+G*G, D), new_grid) -> (1, 1+new_grid**2, D), as resize_pos_embed.
 

@@ -22,7 +22,7 @@ from ..model import ViT
 from ..train import History, digits_vit_recipe, fit
 from . import figures
 from .controls import permute_patches
-from .exercise import distinct_images, name_the_mistake, passed, require_tensor, run_answer
+from .exercise import checker, distinct_images, name_the_mistake, passed, require_tensor, run_answer
 from .ui import SliderFigure
 
 __all__ = ["FAMILIES", "build_model", "train_model", "plot_accuracy_vs_compute", "compute_budget_widget",
@@ -156,6 +156,7 @@ def compute_budget_widget(curves: dict, finals: dict | None = None) -> SliderFig
 # ------------------------------ exercise checkers
 
 
+@checker
 def check_feature_map_to_tokens(feature_map_to_tokens) -> bool:
     """Notebook 08: feature_map_to_tokens(features, proj): the hybrid's tokens from the CNN stem's output.
 
