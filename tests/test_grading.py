@@ -113,7 +113,8 @@ def test_an_endless_loop_times_out_and_the_next_submission_is_still_graded(tmp_p
     setup = "from vitlib.course import nb00_introduction as nb00"
     answer = "def num_patches(image_size, patch_size):\n    {body}\n\n\n_ = nb00.check_num_patches(num_patches)"
     (tmp_path / "a_endless.ipynb").write_text(_notebook(setup, answer.format(body="while True:\n        pass")))
-    (tmp_path / "b_right.ipynb").write_text(_notebook(setup, answer.format(body="return (image_size // patch_size) ** 2")))
+    right = answer.format(body="return (image_size // patch_size) ** 2")
+    (tmp_path / "b_right.ipynb").write_text(_notebook(setup, right))
 
     got = _grades(grade.grade_folder(tmp_path, Limits(cell=10, notebook=120), log=lambda line: None))
 

@@ -128,7 +128,8 @@ def test_three_wrong_answers_with_their_own_messages(exercise):
         with pytest.raises(ExerciseError) as caught:
             checker_of(exercise)(define(exercise, answer["code"]))
         messages.add(str(caught.value))
-    assert len(answers) >= 3, f"add wrong answers to {exercise.function} in tests/course/wrong_answers/nb{exercise.number}.py"
+    where = f"tests/course/wrong_answers/nb{exercise.number}.py"
+    assert len(answers) >= 3, f"add wrong answers to {exercise.function} in {where}"
     assert len(messages) == len(answers), "two wrong answers got the same message: the checker does not tell them apart"
 
 

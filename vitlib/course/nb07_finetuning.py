@@ -37,8 +37,8 @@ from .ui import SliderFigure, pos_similarity_widget
 
 __all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "LR_CHOICE", "lr_for",
            "model_for_run", "digit_splits", "labelled_subset", "load_labelled_digits", "finetune_run", "finetune_runs",
-           "choose_lr", "sweep", "heldout_fractals", "resized_tables", "accuracy_with_table", "plot_finetune_results", "finetune_results_widget", "pos_similarity_widget",
-           "check_resize_pos_embed"]
+           "choose_lr", "sweep", "heldout_fractals", "resized_tables", "accuracy_with_table", "plot_finetune_results",
+           "finetune_results_widget", "pos_similarity_widget", "check_resize_pos_embed"]
 
 
 # ------------------------------ the experiment: pretrained vs from scratch on the digits
