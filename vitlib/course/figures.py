@@ -126,7 +126,7 @@ def plot_seed_bars(labels, accuracies, title: str | None = None, ylabel: str = "
 
     labels: (K,) names; accuracies: (K, S) in [0, 1]. The axis runs from 0 to 100%, so bar heights
     compare honestly; each bar's "mean ± std" is written inside it, at half its height, well clear of
-    the error bar and the dots at its top.
+    the error bar and the dots at its top (above a bar too short to hold it).
     """
     acc = np.atleast_2d(np.asarray(accuracies, dtype=float))
     if acc.shape[0] != len(labels):
@@ -140,7 +140,9 @@ def plot_seed_bars(labels, accuracies, title: str | None = None, ylabel: str = "
     for i in x:
         ax.plot(np.full(seeds, i), 100 * acc[i], "k.", ms=6)
         text = f"{mean[i]:.1f}%" + (f"\n± {std[i]:.1f}" if seeds > 1 else "")
-        ax.text(i, mean[i] / 2, text, ha="center", va="center", fontsize=9,
+        tall = mean[i] >= 25  # inside a tall bar; above a short one, clear of its error bar and dots
+        where = mean[i] / 2 if tall else max(mean[i] + std[i], 100 * acc[i].max()) + 4
+        ax.text(i, where, text, ha="center", va="center" if tall else "bottom", fontsize=9,
                 bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.8))
     ax.set_ylim(0, 105)
     ax.set_yticks(range(0, 101, 20))

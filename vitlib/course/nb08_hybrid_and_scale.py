@@ -108,7 +108,8 @@ def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: 
     ax.set_xscale("log")
     lowest = min((100 * p[2] for points in results.values() for p in points), default=0.0)
     bottom = 5 * np.floor((lowest - 1) / 5) if lowest > 50 else 0.0
-    ax.set_ylim(bottom, 100.4)  # room above 100% for the labels, no tick beyond it
+    ax.set_ylim(bottom, 101.8)  # room above 100% for the labels above the points ...
+    ax.set_yticks(np.arange(bottom, 100.1, 5 if 100 - bottom <= 50 else 20))  # ... and no tick beyond it
     ylabel = "test accuracy (%)" if bottom == 0 else f"test accuracy (%; axis starts at {bottom:.0f}%)"
     ax.set(xlabel="total training compute (FLOPs, log axis)", ylabel=ylabel,
            title=title or "accuracy against training compute")
