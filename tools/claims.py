@@ -5,7 +5,8 @@
 
 Each notebook runs in its own kernel (`jupyter nbconvert --execute`) with VITLIB_QUICK=0, VITLIB_SEED and
 VITLIB_PRECISION set, into build/claims/seed-<S>-<precision>/ (the committed notebooks are not touched).
-Every `vitlib.course.claims.check` appends its claim to a JSON-lines log there; this prints one row per
+Every `vitlib.course.claims.check` appends its claim to a JSON-lines log there (a re-run of some notebooks
+replaces their rows and keeps the others'); this prints one row per
 claim (estimate, threshold, margin in standard errors, the control's estimate) and, with --markdown, the
 rows as a Markdown table. It exits with 1 if a notebook stopped (a claim that did not hold, or its control
 that passed too, stops the notebook with ClaimFailed).
@@ -109,7 +110,8 @@ def main(argv=None) -> int:
     out = args.out / f"seed-{args.seed}-{args.precision}"
     out.mkdir(parents=True, exist_ok=True)
     log = out / "claims.jsonl"
-    log.unlink(missing_ok=True)
+    kept = [c for c in rows(log) if c["id"].split(".")[0] not in args.notebooks]  # earlier runs of other notebooks
+    log.write_text("".join(json.dumps(c) + "\n" for c in kept))
     env = {**os.environ, "VITLIB_QUICK": "0", "VITLIB_SEED": str(args.seed), "VITLIB_PRECISION": args.precision,
            "VITLIB_CLAIMS_LOG": str(log), "MPLBACKEND": "Agg"}
     failed = []
@@ -118,7 +120,7 @@ def main(argv=None) -> int:
         print(f"notebook {number}: {'ran' if ok else 'STOPPED'} in {seconds:.0f} s", flush=True)
         if not ok:
             failed.append(number)
-    print(table(rows(log), args.markdown))
+    print(table([c for c in rows(log) if c["id"].split(".")[0] in args.notebooks], args.markdown))
     if failed:
         print(f"stopped: notebooks {', '.join(failed)} (see above; a ClaimFailed names the claim)", file=sys.stderr)
     return 1 if failed else 0

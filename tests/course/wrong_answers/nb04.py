@@ -50,7 +50,8 @@ def block_forward(z, norm1, attn, norm2, mlp):
 def count_vit_params(image_size, patch_size, in_channels, dim, depth, mlp_dim, num_classes):
     n = (image_size // patch_size) ** 2
     block = 4 * dim + 3 * dim * dim + 3 * dim + dim * dim + dim + 2 * dim * mlp_dim + mlp_dim + dim
-    return patch_size**2 * in_channels * dim + dim + (n + 1) * dim + depth * block + 2 * dim + dim * num_classes + num_classes
+    return (patch_size**2 * in_channels * dim + dim + (n + 1) * dim + depth * block + 2 * dim
+            + dim * num_classes + num_classes)
 '''),
     dict(exercise="count_vit_params", says="the two LayerNorms in every block (4D per block)", code='''
 def count_vit_params(image_size, patch_size, in_channels, dim, depth, mlp_dim, num_classes):
@@ -73,7 +74,8 @@ def count_vit_params(image_size, patch_size, in_channels, dim, depth, mlp_dim, n
     dict(exercise="vit_forward", says="E_pos is missing", code=_forward(add_pos="")),
     dict(exercise="vit_forward", says="the attention scores lack the scale 1/sqrt(D_h)", code=_forward(scale="")),
     dict(exercise="vit_forward", says="not 1/sqrt(D)", code=_forward(scale=" / z.shape[-1] ** 0.5")),
-    dict(exercise="vit_forward", says="y is the class token after one more LayerNorm", code=_forward(read_out="z[:, 0]")),
+    dict(exercise="vit_forward", says="y is the class token after one more LayerNorm",
+         code=_forward(read_out="z[:, 0]")),
     dict(exercise="vit_forward", says="not the mean of all tokens", code=_forward(
         read_out='F.layer_norm(z.mean(dim=1), z.shape[-1:], params["ln_gain"], params["ln_bias"], eps=1e-6)')),
 ]
