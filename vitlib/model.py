@@ -213,15 +213,22 @@ class ViT(nn.Module):
             return tokens[:, 0]
         return tokens[:, self.cfg.num_prefix_tokens:].mean(dim=1)  # over the N patches only
 
-    def forward_features(self, images: torch.Tensor, return_attention: bool = False):
-        """images (B, C, H, W) -> y (B, D) after the final LayerNorm and pooling (Eq. 1-4)."""
-        x = self.patch_embed(images)  # (B, N, D)
+    def encode(self, patch_tokens: torch.Tensor, return_attention: bool = False):
+        """The encoder's side of Eq. 1-4: patch tokens (B, N, D), as `patch_embed` makes them (or changed, as
+        masked patch prediction does) -> every output token (B, T, D) and the attentions (a list, or None).
+        With final_norm="before_pool" the outputs are after the final LayerNorm."""
+        x = patch_tokens
         if self.cls_token is not None:
             x = self.cls_token(x)  # (B, 1+N, D)
         x = self.dropout(self.pos_embed(x))  # z0, Eq. 1: (B, T, D), T = 1+N or N
         x, attentions = self.encoder(x, return_attention)  # z_L, Eq. 2-3
         if self.cfg.final_norm == "before_pool":
             x = self.norm(x)  # LN of every token, Eq. 4
+        return x, attentions
+
+    def forward_features(self, images: torch.Tensor, return_attention: bool = False):
+        """images (B, C, H, W) -> y (B, D) after the final LayerNorm and pooling (Eq. 1-4)."""
+        x, attentions = self.encode(self.patch_embed(images), return_attention)  # (B, T, D)
         y = self.pool(x)  # (B, D)
         if self.cfg.final_norm == "after_pool":
             y = self.norm(y)  # LN of the pooled vector (timm's fc_norm)

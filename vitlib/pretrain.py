@@ -11,7 +11,12 @@ position) transfers to real images; notebook 07 measures how much, on the digits
     python -m vitlib.pretrain --resume              # continue from runs/fractal-vit-run/last.pt
     python -m vitlib.pretrain --cutmix 0.5 --out runs/cutmix   # CutMix on half the batches
     python -m vitlib.pretrain --layer-decay 0.75    # layer-wise lr decay, as fit(layer_decay=0.75)
+    python -m vitlib.pretrain --objective masked --name masked-vit   # no labels: masked patch prediction
     torchrun --standalone --nproc_per_node=2 -m vitlib.pretrain   # the same training on 2 processes
+
+--objective masked pretrains the same ViT on the same images without their labels, by the paper's masked
+patch prediction (Section 4.6, `vitlib.masked`): --mask-rate of the patches corrupted, each one's 3-bit mean
+grey level predicted (--target-cells 2: a 2 x 2 grid of them). The checkpoint is the ViT without a head.
 
 To bundle a checkpoint with the package, copy <name>.pt and <name>.json into data/ (or pass --out data).
 
@@ -48,11 +53,12 @@ from .fractals import FractalDataset
 from .distributed import finish, processes
 from .files import file_digest, write_atomic
 from .locality import seed_locality
+from .masked import MaskedPatchPrediction, train_masked
 from .model import ViT, ViTConfig
 from .precision import PRECISIONS
 from .train import fit
 
-__all__ = ["RECIPE", "WEIGHT_INITS", "model_config", "initial_model", "make_data", "pretrain", "main"]
+__all__ = ["RECIPE", "WEIGHT_INITS", "OBJECTIVES", "model_config", "initial_model", "make_data", "pretrain", "main"]
 
 # The bundled recipe: every default of the command line.
 RECIPE = dict(
@@ -77,24 +83,32 @@ RECIPE = dict(
     layer_decay=None,  # layer-wise lr decay in (0, 1] (fit(layer_decay=...)); None: off, as in manifests without it
     init="standard",  # "locality": a locality-seeded start (vitlib.locality.seed_locality), not the paper's
     flip=False,  # True mirrors half the images left-right (FractalDB): position embeddings then learn the mirror
+    objective="classes",  # "classes": tell the formula classes apart; "masked": masked patch prediction, no labels
+    mask_rate=0.5,  # masked: the share of patches corrupted (the paper's 50%)
+    target_cells=1,  # masked: predict a cells x cells grid of 3-bit colours per patch (1: the patch's mean)
     seed=0,
     precision="auto",  # "fp32" for runs that must compare exactly; "auto" is bf16 where the CPU/GPU computes it
 )
 
 
 WEIGHT_INITS = ("standard", "locality")  # how --init starts the weights (not notebook 07's starting points)
+OBJECTIVES = ("classes", "masked")
 
 
 def model_config(recipe: dict) -> ViTConfig:
-    """The ViT being pretrained: grey images, the paper's pretraining head (an MLP with tanh)."""
+    """The ViT being pretrained: grey images, the paper's pretraining head (an MLP with tanh); no head for the
+    masked objective, whose predictor is not part of the ViT (vitlib.masked)."""
+    masked = recipe.get("objective", "classes") == "masked"
     return ViTConfig(image_size=recipe["image_size"], patch_size=recipe["patch_size"], in_channels=1,
-                     num_classes=recipe["classes"], dim=recipe["dim"], depth=recipe["depth"],
+                     num_classes=0 if masked else recipe["classes"], dim=recipe["dim"], depth=recipe["depth"],
                      heads=recipe["heads"], mlp_dim=recipe["mlp_dim"], head="mlp")
 
 
 def initial_model(recipe: dict) -> ViT:
     """The model a run of `recipe` starts from (the same weights every time): standard or locality-seeded."""
     recipe = {**RECIPE, **recipe}
+    if recipe["objective"] not in OBJECTIVES:
+        raise ValueError(f"--objective must be one of {OBJECTIVES}, got {recipe['objective']!r}")
     if recipe["init"] not in WEIGHT_INITS:
         raise ValueError(f"--init must be one of {WEIGHT_INITS}, got {recipe['init']!r}")
     torch.manual_seed(recipe["seed"])
@@ -158,6 +172,18 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
     train, held = make_data(recipe, workers)  # every process renders all images: the same data everywhere
     data_seconds = time.perf_counter() - start
     model = initial_model(recipe)
+    if recipe["objective"] == "masked":
+        if processes().is_distributed:
+            raise ValueError("--objective masked trains on one process; run it without torchrun")
+        if resume:
+            raise ValueError("--resume continues supervised runs only; a masked run keeps its last finished "
+                             f"epoch in {run_dir / 'last.pt'} (read it with vitlib.checkpoints.read_checkpoint)")
+        masked = MaskedPatchPrediction(model, mask_rate=recipe["mask_rate"], cells=recipe["target_cells"])
+        history = train_masked(masked, train[0], held[0], epochs=recipe["epochs"], lr=recipe["lr"],  # images only
+                               batch_size=recipe["batch_size"], weight_decay=recipe["weight_decay"],
+                               warmup_epochs=recipe["warmup_epochs"], shift=recipe["shift"], seed=recipe["seed"],
+                               precision=recipe["precision"], checkpoint_dir=run_dir, progress=progress)
+        return _write_outputs(model, history, recipe, out, command, data_seconds, processes())
     history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                   weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
                   label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], cutmix=recipe["cutmix"],
@@ -177,7 +203,7 @@ def _write_outputs(model, history, recipe: dict, out: Path, command: str | None,
                    procs) -> dict:
     """Rank 0's part of the end of a run: <name>.pt (fp16) and its manifest <name>.json -> the manifest."""
     path = out / f"{recipe['name']}.pt"
-    meta = {"recipe": recipe, "heldout_accuracy": history.test_acc[-1]}
+    meta = {"recipe": recipe, "heldout_accuracy": history.test_acc[-1]}  # masked: of the corrupted patches' colours
     save(model.half(), path, **meta)  # fp16 halves the file; load() casts back to fp32
     manifest = {
         "name": recipe["name"],
@@ -188,6 +214,8 @@ def _write_outputs(model, history, recipe: dict, out: Path, command: str | None,
         "recipe": recipe,
         "command": command or "(called from Python: vitlib.pretrain.pretrain)",
         "heldout_accuracy": round(history.test_acc[-1], 4),
+        "heldout_metric": ("the corrupted patches' colours predicted exactly" if recipe["objective"] == "masked"
+                           else "formula classes told apart"),
         "train_accuracy_last_epoch": round(history.train_acc[-1], 4),
         "heldout_accuracy_per_epoch": [round(a, 4) for a in history.test_acc],
         "data_seconds": round(data_seconds, 1),
@@ -210,6 +238,9 @@ def main(argv: list[str] | None = None) -> dict:
         elif key == "precision":
             parser.add_argument("--precision", choices=PRECISIONS, default=value,
                                 help="fp32: exactly comparable runs; auto: bf16 where the hardware computes it")
+        elif key == "objective":
+            parser.add_argument("--objective", choices=OBJECTIVES, default=value,
+                                help="masked: masked patch prediction (vitlib.masked), the labels never read")
         elif key == "layer_decay":
             parser.add_argument("--layer-decay", type=float, default=value,
                                 help="layer-wise learning-rate decay in (0, 1]: layer i of L trains at lr * "

@@ -349,12 +349,22 @@ def attention_entropy(attn, num_prefix_tokens: int = 1) -> torch.Tensor:
 __all__ += ["frozen_features", "few_shot_linear", "nearest_neighbour"]
 
 
-def frozen_features(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The frozen representation of a ViT (the [class] token after the final LayerNorm): (B, C, H, W) -> (B, D)."""
+def frozen_features(model: nn.Module, images: torch.Tensor, batch_size: int = 256, pool: str = "model") -> torch.Tensor:
+    """The frozen representation of a ViT: (B, C, H, W) -> (B, D). pool="model": what the model's head reads
+    (the [class] token after the final LayerNorm, for pool="cls"); pool="mean": the mean of the patch tokens
+    after the final LayerNorm (for a model whose class token was never trained, as in masked patch prediction)."""
+    if pool not in ("model", "mean"):
+        raise ValueError(f"pool must be 'model' (what the head reads) or 'mean' (the patch tokens' mean), got {pool!r}")
+
+    def features(x):
+        if pool == "model":
+            return model.forward_features(x)[0]
+        tokens, _ = model.encode(model.patch_embed(x))  # (b, T, D)
+        return tokens[:, model.cfg.num_prefix_tokens:].mean(dim=1)  # (b, D)
+
     model.eval()
     with torch.no_grad():
-        batches = range(0, len(images), batch_size)
-        return torch.cat([model.forward_features(images[i:i + batch_size])[0] for i in batches])  # [B, D]
+        return torch.cat([features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])  # [B, D]
 
 
 def few_shot_linear(train_features, y_train, test_features, y_test, l2: float = 1.0) -> float:

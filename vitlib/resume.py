@@ -23,7 +23,7 @@ __all__ = ["ADDED_LATER", "differences", "rng_states", "restore"]
 
 # Recipe keys added after checkpoints were written, with the value every run before had: a recipe
 # without one of them (at any depth, e.g. pretrain_recipe.cutmix) counts as having that value.
-ADDED_LATER = {"cutmix": 0.0, "layer_decay": None}
+ADDED_LATER = {"cutmix": 0.0, "layer_decay": None, "objective": "classes", "mask_rate": 0.5, "target_cells": 1}
 
 
 def differences(saved, now, name: str = "") -> list[str]:
