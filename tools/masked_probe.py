@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.5)
     parser.add_argument("--cells", type=int, default=1)
     parser.add_argument("--bits", type=int, default=3)
+    parser.add_argument("--target", default="colours", choices=("colours", "pixels"))
     parser.add_argument("--lr", type=float, default=RECIPE["lr"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
@@ -55,7 +56,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     vit = ViT(model_config(recipe).replace(num_classes=0))
     untrained = {pool: few_shot(vit, pool) for pool in ("model", "mean")}
-    model = MaskedPatchPrediction(vit, mask_rate=args.rate, bits=args.bits, cells=args.cells)
+    model = MaskedPatchPrediction(vit, mask_rate=args.rate, bits=args.bits, cells=args.cells, target=args.target)
     start = time.perf_counter()
     history = train_masked(model, x_train, x_held, epochs=args.epochs, lr=args.lr, seed=args.seed, precision="fp32")
     targets = patch_targets(x_held, recipe["patch_size"], args.bits, args.cells)

@@ -168,7 +168,7 @@ def manifest(name: str = "fractal-vit") -> dict:
 
 def pretrained(name: str = "fractal-vit", return_meta: bool = False):
     """The bundled pretrained ViT `name` (in fp32, eval mode), after verifying its sha256 -> ViT
-    (and the manifest, if return_meta). Found through package resources, so it works from any
+    (and, if return_meta, the manifest with the checkpoint's own metadata under "checkpoint_meta"). Found through package resources, so it works from any
     working directory and in an installed package (Colab) alike.
 
     A file whose sha256 differs from the manifest (damaged, truncated, or a Git LFS pointer
@@ -184,9 +184,9 @@ def pretrained(name: str = "fractal-vit", return_meta: bool = False):
             raise ValueError(f"{path} has sha256 {actual}, but its manifest says {info['sha256']}: the file is "
                              "corrupt or was changed. Restore it (git checkout data/, or reinstall vitlib), or "
                              f"re-create it with: {info['command']}")
-        model = load(path)
+        model, meta = load(path, return_meta=True)
     model.eval()
-    return (model, info) if return_meta else model
+    return (model, {**info, "checkpoint_meta": meta}) if return_meta else model
 
 
 # ----------------------------------------------------------------------------- public weights (needs a network)

@@ -43,6 +43,10 @@ __all__ = [
     "FLOWERS_URL",
     "download_flowers",
     "load_image_folder",
+    "DIGITS_VALIDATION_SIZE",
+    "digit_splits",
+    "labelled_subset",
+    "load_labelled_digits",
 ]
 
 
@@ -415,3 +419,40 @@ def load_image_folder(
         if mean is not None:
             images[i].sub_(mean).div_(std)  # in place: no second copy
     return images, torch.tensor([label for label, _ in files], dtype=torch.int64), class_names
+
+
+# ----------------------------------------------------------------------------- label budgets of the digits
+
+DIGITS_VALIDATION_SIZE = 200  # digits carved once from the training split, for choosing learning rates
+
+
+def digit_splits(image_size: int):
+    """The three fixed splits of the digits at `image_size`, the same for every seed:
+    -> (x_pool, y_pool) 1,147 training images, (x_val, y_val) 200 validation images, (x_test, y_test) 450."""
+    x_train, y_train, x_test, y_test = load_digits(image_size=image_size, seed=0)  # [B, 1, S, S]
+    pool, val = split_indices(y_train, test_fraction=DIGITS_VALIDATION_SIZE / len(y_train), seed=0)
+    return (x_train[pool], y_train[pool]), (x_train[val], y_train[val]), (x_test, y_test)
+
+
+def labelled_subset(labels: torch.Tensor, labels_per_class: int, seed: int) -> torch.Tensor:
+    """Indices of `labels_per_class` images of every class, drawn by `seed`: (10 * labels_per_class,)."""
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for k in labels.unique():
+        of_class = torch.nonzero(labels == k).flatten()
+        if len(of_class) < labels_per_class:
+            raise ValueError(f"class {int(k)} has {len(of_class)} images, fewer than "
+                             f"labels_per_class={labels_per_class}")
+        picks.append(of_class[torch.randperm(len(of_class), generator=gen)[:labels_per_class]])
+    return torch.cat(picks).sort().values
+
+
+def load_labelled_digits(labels_per_class: int | None, image_size: int, seed: int = 0, validation: bool = False):
+    """The digits at `image_size` with `labels_per_class` training images per class drawn by `seed` (None: the
+    whole pool of 1,147) -> x_train, y_train, x_eval, y_eval: the fixed 450 test images, or with
+    validation=True the fixed 200 validation images. No seed changes the test or validation images."""
+    (x_pool, y_pool), val, test = digit_splits(image_size)
+    if labels_per_class is not None:
+        keep = labelled_subset(y_pool, labels_per_class, seed)
+        x_pool, y_pool = x_pool[keep], y_pool[keep]
+    return (x_pool, y_pool, *(val if validation else test))

@@ -17,7 +17,8 @@ The pieces, each a function you can call on its own:
     corrupt(tokens, mask, corrupted)    the 80/10/10 replacement of the chosen patch tokens
     patch_targets(images, P, bits)      what to predict: each patch's quantised mean colour (B, N, S)
 The paper also tried predicting a downsized patch (a 4 x 4 grid of 3-bit colours per 16 x 16 patch):
-`cells=2` predicts a 2 x 2 grid of each patch's colours (S = 4 predictions per patch).
+`cells=2` predicts a 2 x 2 grid of each patch's colours (S = 4 predictions per patch); and regressing the
+whole patch with a squared error: `target="pixels"` (the P * P * C pixel values, as MAE later did).
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ from .augment import augment
 from .batches import global_batches
 from .finetune import weight_decay_applies
 from .model import ViT
-from .patches import PatchEmbed
+from .patches import PatchEmbed, patchify
 from .precision import autocast, autocast_dtype, pick_device
 from .train import History, lr_at
 
-__all__ = ["REPLACEMENT", "choose_corrupted", "corrupt", "patch_targets", "MaskedPatchPrediction",
+__all__ = ["REPLACEMENT", "TARGETS", "choose_corrupted", "corrupt", "patch_targets", "MaskedPatchPrediction",
            "masked_accuracy", "train_masked"]
 
 REPLACEMENT = (0.8, 0.1, 0.1)  # of the corrupted patches: [mask] embedding, another patch's embedding, kept
+TARGETS = ("colours", "pixels")  # classify quantised colours (the paper's choice), or regress the pixels
 KEPT, MASKED, SWAPPED, UNCHANGED = 0, 1, 2, 3  # what `corrupt` did to each patch ("kept" = chosen, left as is)
 
 
@@ -113,40 +115,76 @@ class MaskedPatchPrediction(nn.Module):
     of each patch's colours from its output token. `vit` is trained in place; the rest is dropped after."""
 
     def __init__(self, vit: ViT, mask_rate: float = 0.5, bits: int = 3, cells: int = 1,
-                 replacement=REPLACEMENT):
+                 replacement=REPLACEMENT, target: str = "colours"):
         super().__init__()
         if not isinstance(vit.patch_embed, PatchEmbed):
             raise ValueError("masked patch prediction needs a ViT whose tokens are patches (PatchEmbed); "
                              "a hybrid's tokens are CNN features, which have no patch colour to predict")
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         choose_corrupted(1, 1, mask_rate)  # checks the rate
         self.vit, self.mask_rate, self.bits, self.cells, self.replacement = vit, mask_rate, bits, cells, replacement
+        self.target = target
         self.mask_embedding = nn.Parameter(torch.zeros(vit.cfg.dim))  # the [mask] embedding (D,)
         nn.init.trunc_normal_(self.mask_embedding, std=0.02)
-        self.colours = 2 ** (bits * vit.cfg.in_channels)  # V, the classes of one prediction
-        self.predictor = nn.Linear(vit.cfg.dim, cells**2 * self.colours)  # D -> S * V
+        p, c = vit.cfg.patch_size, vit.cfg.in_channels
+        self.colours = 2 ** (bits * c)  # V, the classes of one prediction ("colours")
+        outputs = p * p * c if target == "pixels" else cells**2 * self.colours  # P*P*C values, or S * V logits
+        self.predictor = nn.Linear(vit.cfg.dim, outputs)
+
+    def head_state(self) -> dict:
+        """What the ViT does not hold, as plain values for a checkpoint's metadata: the settings, the [mask]
+        embedding and the predictor. `from_head_state` rebuilds the model from the ViT and this."""
+        return dict(mask_rate=self.mask_rate, bits=self.bits, cells=self.cells, target=self.target,
+                    replacement=list(self.replacement), mask_embedding=self.mask_embedding.tolist(),
+                    predictor_weight=self.predictor.weight.tolist(), predictor_bias=self.predictor.bias.tolist())
+
+    @classmethod
+    def from_head_state(cls, vit: ViT, state: dict) -> "MaskedPatchPrediction":
+        """The model `head_state` described, around `vit` (e.g. checkpoints.pretrained("masked-vit"))."""
+        model = cls(vit, mask_rate=state["mask_rate"], bits=state["bits"], cells=state["cells"],
+                    replacement=tuple(state["replacement"]), target=state["target"])
+        with torch.no_grad():
+            model.mask_embedding.copy_(torch.tensor(state["mask_embedding"]))
+            model.predictor.weight.copy_(torch.tensor(state["predictor_weight"]))
+            model.predictor.bias.copy_(torch.tensor(state["predictor_bias"]))
+        return model.eval()
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None):
-        """images (B, C, H, W) in [0, 1] -> (logits (B, N, S, V), targets (B, N, S), how (B, N))."""
+        """images (B, C, H, W) in [0, 1] -> (logits (B, N, S, V), targets (B, N, S), how (B, N));
+        target="pixels": (predicted pixels (B, N, P*P*C), the pixels (B, N, P*P*C), how (B, N))."""
         tokens = self.vit.patch_embed(images)  # (B, N, D)
         chosen = choose_corrupted(tokens.shape[0], tokens.shape[1], self.mask_rate, generator)
         tokens, how = corrupt(tokens, self.mask_embedding, chosen, generator, self.replacement)
         out, _ = self.vit.encode(tokens)  # (B, T, D)
         patch_out = out[:, self.vit.cfg.num_prefix_tokens:]  # (B, N, D): the class token predicts nothing
+        if self.target == "pixels":
+            return self.predictor(patch_out), patchify(images, self.vit.cfg.patch_size), how  # (B, N, P*P*C) x 2
         logits = rearrange(self.predictor(patch_out), "b n (s v) -> b n s v", s=self.cells**2)  # (B, N, S, V)
         return logits, patch_targets(images, self.vit.cfg.patch_size, self.bits, self.cells), how
 
-    @staticmethod
-    def loss(logits: torch.Tensor, targets: torch.Tensor, how: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy over the corrupted patches only (the others are visible: nothing to predict)."""
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, how: torch.Tensor) -> torch.Tensor:
+        """Over the corrupted patches only (the others are visible: nothing to predict): cross-entropy, or
+        for target="pixels" the mean squared error."""
         corrupted = how != UNCHANGED  # (B, N)
+        if self.target == "pixels":
+            return F.mse_loss(logits[corrupted].float(), targets[corrupted].float())
         return F.cross_entropy(logits[corrupted].flatten(0, 1).float(), targets[corrupted].flatten())
+
+    def score(self, logits: torch.Tensor, targets: torch.Tensor, how: torch.Tensor) -> tuple[float, int]:
+        """-> (the summed score of the corrupted patches, how many predictions it sums): colours predicted
+        exactly; for target="pixels" the squared error (lower is better)."""
+        corrupted = how != UNCHANGED
+        if self.target == "pixels":
+            return (logits[corrupted].float() - targets[corrupted]).pow(2).sum().item(), targets[corrupted].numel()
+        return (logits[corrupted].argmax(-1) == targets[corrupted]).sum().item(), targets[corrupted].numel()
 
 
 @torch.no_grad()
 def masked_accuracy(model: MaskedPatchPrediction, images: torch.Tensor, seed: int = 0, batch_size: int = 256,
                     precision: str = "fp32") -> float:
-    """The share of the corrupted patches' colours predicted exactly, on `images` (B, C, H, W), with the
-    corruption drawn from `seed` (the same patches every call)."""
+    """The share of the corrupted patches' colours predicted exactly (target="pixels": their mean squared
+    error) on `images` (B, C, H, W), with the corruption drawn from `seed` (the same patches every call)."""
     model.eval()
     device = next(model.parameters()).device
     dtype = autocast_dtype(device, precision)
@@ -155,9 +193,8 @@ def masked_accuracy(model: MaskedPatchPrediction, images: torch.Tensor, seed: in
     for start in range(0, len(images), batch_size):
         with autocast(device, dtype):
             logits, targets, how = model(images[start:start + batch_size].to(device), generator)
-        corrupted = how != UNCHANGED
-        right += (logits[corrupted].argmax(-1) == targets[corrupted]).sum().item()
-        total += targets[corrupted].numel()
+        score, count = model.score(logits, targets, how)
+        right, total = right + score, total + count
     return right / total
 
 
@@ -201,11 +238,8 @@ def train_masked(model: MaskedPatchPrediction, images: torch.Tensor, heldout: to
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
-            corrupted = how != UNCHANGED
-            n = targets[corrupted].numel()
-            loss_sum, seen = loss_sum + loss.item() * n, seen + n
-            right += (logits[corrupted].argmax(-1) == targets[corrupted]).sum().item()
-            step += 1
+            score, n = model.score(logits.detach(), targets, how)
+            loss_sum, right, seen, step = loss_sum + loss.item() * n, right + score, seen + n, step + 1
         history.train_loss.append(loss_sum / seen)
         history.train_acc.append(right / seen)
         history.test_acc.append(masked_accuracy(model, heldout, precision=precision) if heldout is not None

@@ -183,7 +183,8 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
                                batch_size=recipe["batch_size"], weight_decay=recipe["weight_decay"],
                                warmup_epochs=recipe["warmup_epochs"], shift=recipe["shift"], seed=recipe["seed"],
                                precision=recipe["precision"], checkpoint_dir=run_dir, progress=progress)
-        return _write_outputs(model, history, recipe, out, command, data_seconds, processes())
+        return _write_outputs(model, history, recipe, out, command, data_seconds, processes(),
+                              masked_head=masked.head_state())  # the [mask] embedding and predictor, for notebook 09
     history = fit(model, train, held, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                   weight_decay=recipe["weight_decay"], warmup_epochs=recipe["warmup_epochs"],
                   label_smoothing=recipe["label_smoothing"], shift=recipe["shift"], cutmix=recipe["cutmix"],
@@ -200,10 +201,10 @@ def pretrain(recipe: dict, out: str | os.PathLike = "runs", workers: int = 1, pr
 
 
 def _write_outputs(model, history, recipe: dict, out: Path, command: str | None, data_seconds: float,
-                   procs) -> dict:
+                   procs, **extra_meta) -> dict:
     """Rank 0's part of the end of a run: <name>.pt (fp16) and its manifest <name>.json -> the manifest."""
     path = out / f"{recipe['name']}.pt"
-    meta = {"recipe": recipe, "heldout_accuracy": history.test_acc[-1]}  # masked: of the corrupted patches' colours
+    meta = {"recipe": recipe, "heldout_accuracy": history.test_acc[-1], **extra_meta}
     save(model.half(), path, **meta)  # fp16 halves the file; load() casts back to fp32
     manifest = {
         "name": recipe["name"],

@@ -142,3 +142,26 @@ def test_pretrain_masked_never_reads_a_label(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "a" / "m.json").read_text())["command"].count("--objective masked") == 1
     with pytest.raises(ValueError, match="continues supervised runs only"):
         pretrain.main(tiny + ["--out", str(tmp_path / "a"), "--name", "m", "--resume"])
+
+
+def test_the_pixel_target_regresses_each_corrupted_patch():
+    torch.manual_seed(0)
+    model = MaskedPatchPrediction(ViT(TINY_CFG), target="pixels")
+    images = torch.rand(2, 1, 16, 16)
+    predicted, pixels, how = model(images, torch.Generator().manual_seed(0))
+    assert predicted.shape == pixels.shape == (2, 16, 16)  # (B, N, P*P*C)
+    corrupted = how != UNCHANGED
+    expected = ((predicted[corrupted] - pixels[corrupted]) ** 2).mean()
+    assert torch.allclose(model.loss(predicted, pixels, how), expected)
+    with pytest.raises(ValueError, match="target must be one of"):
+        MaskedPatchPrediction(ViT(TINY_CFG), target="depth")
+
+
+def test_head_state_rebuilds_the_same_predictions():
+    torch.manual_seed(0)
+    model = MaskedPatchPrediction(ViT(TINY_CFG), cells=2).eval()
+    images = torch.rand(3, 1, 16, 16)
+    again = MaskedPatchPrediction.from_head_state(model.vit, json.loads(json.dumps(model.head_state())))
+    first, _, _ = model(images, torch.Generator().manual_seed(4))
+    second, _, _ = again(images, torch.Generator().manual_seed(4))
+    assert torch.equal(first, second)

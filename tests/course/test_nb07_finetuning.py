@@ -20,11 +20,11 @@ from vitlib.course.nb07_finetuning import (
     finetune_results_widget,
     finetune_run,
     finetune_runs,
-    load_labelled_digits,
     model_for_run,
     plot_finetune_results,
     sweep,
 )
+from vitlib.data import load_labelled_digits
 from vitlib.embeddings import resize_pos_embed
 
 BUDGETS = (2, 5, 10, 20, None)

@@ -1,6 +1,6 @@
 """Notebook 07 (fine-tuning): the experiment runners, drawing, widget and exercise checker the notebook uses.
 
-    model_for_run, load_labelled_digits, finetune_run, finetune_runs, sweep
+    model_for_run, finetune_run, finetune_runs, sweep
                               pretrained vs from scratch vs a CNN on a label budget of the digits
                               (finetune_runs and sweep: runs side by side in worker processes)
     plot_finetune_results     accuracy against the label budget, and one budget's bars
@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ..baselines import SmallCNN
-from ..data import load_digits, split_indices
+from ..data import load_labelled_digits
 from ..embeddings import resize_pos_embed
 from ..finetune import at_resolution
 from ..model import ViT
@@ -36,7 +36,7 @@ from .figures import plot_images, plot_seed_bars  # shared with other notebooks,
 from .ui import SliderFigure, pos_similarity_widget
 
 __all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "LR_CHOICE", "lr_for",
-           "model_for_run", "digit_splits", "labelled_subset", "load_labelled_digits", "finetune_run", "finetune_runs",
+           "model_for_run", "finetune_run", "finetune_runs",
            "choose_lr", "sweep", "heldout_fractals", "resized_tables", "accuracy_with_table", "plot_finetune_results",
            "finetune_results_widget", "pos_similarity_widget", "check_resize_pos_embed"]
 
@@ -51,7 +51,6 @@ __all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_L
 
 
 INITS = ("pretrained", "scratch", "cnn")
-VALIDATION_SIZE = 200  # digits carved once from the training split, for choosing the learning rate
 
 # AdamW settings for fine-tuning on the digits. Warm-up is the same fraction of every run (10% of its
 # epochs), whatever its length. Batches of 32: a step of 32 images costs 0.6 of a step of 64 on one core.
@@ -107,38 +106,6 @@ def model_for_run(backbone: ViT, init: str, image_size: int, num_classes: int = 
     torch.manual_seed(seed)
     return ViT(backbone.cfg.replace(image_size=image_size, num_classes=num_classes, head="linear",
                                     head_hidden_dim=None))
-
-
-def digit_splits(image_size: int):
-    """The three fixed splits of the digits at `image_size`, the same for every seed:
-    -> (x_pool, y_pool) 1,147 training images, (x_val, y_val) 200 validation images, (x_test, y_test) 450."""
-    x_train, y_train, x_test, y_test = load_digits(image_size=image_size, seed=0)  # [B, 1, S, S]
-    pool, val = split_indices(y_train, test_fraction=VALIDATION_SIZE / len(y_train), seed=0)
-    return (x_train[pool], y_train[pool]), (x_train[val], y_train[val]), (x_test, y_test)
-
-
-def labelled_subset(labels: torch.Tensor, labels_per_class: int, seed: int) -> torch.Tensor:
-    """Indices of `labels_per_class` images of every class, drawn by `seed`: (10 * labels_per_class,)."""
-    gen = torch.Generator().manual_seed(seed)
-    picks = []
-    for k in labels.unique():
-        of_class = torch.nonzero(labels == k).flatten()
-        if len(of_class) < labels_per_class:
-            raise ValueError(f"class {int(k)} has {len(of_class)} images, fewer than "
-                             f"labels_per_class={labels_per_class}")
-        picks.append(of_class[torch.randperm(len(of_class), generator=gen)[:labels_per_class]])
-    return torch.cat(picks).sort().values
-
-
-def load_labelled_digits(labels_per_class: int | None, image_size: int, seed: int = 0, validation: bool = False):
-    """The digits at `image_size` with `labels_per_class` training images per class drawn by `seed` (None: the
-    whole pool of 1,147) -> x_train, y_train, x_eval, y_eval: the fixed 450 test images, or with
-    validation=True the fixed 200 validation images. No seed changes the test or validation images."""
-    (x_pool, y_pool), val, test = digit_splits(image_size)
-    if labels_per_class is not None:
-        keep = labelled_subset(y_pool, labels_per_class, seed)
-        x_pool, y_pool = x_pool[keep], y_pool[keep]
-    return (x_pool, y_pool, *(val if validation else test))
 
 
 def finetune_run(backbone: ViT, init: str, labels_per_class: int | None, image_size: int, seed: int = 0,
