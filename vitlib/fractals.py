@@ -15,12 +15,13 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from einops import repeat
 from torch.utils.data import Dataset
 
 from .validate import check_channels, check_flag, check_image_size, check_int, check_number
 
-__all__ = ["random_ifs", "render_ifs", "FractalDataset"]
+__all__ = ["random_ifs", "render_ifs", "FractalDataset", "heldout_fractals"]
 
 
 # a class is one iterated function system (IFS), a set of n affine maps w_j(x) = A_j x + b_j chosen
@@ -175,3 +176,16 @@ class FractalDataset(Dataset):
         count = len(self) if count is None else min(count, len(self))
         items = [self[i] for i in range(count)]
         return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.int64)
+
+
+def heldout_fractals(recipe: dict, count: int = 500, image_size: int | None = None):
+    """`count` held-out images of a pretraining recipe's formula classes (instances it never trained on),
+    rendered at the recipe's size and upsampled bilinearly to `image_size` -> x (count, 1, S, S), y (count,)."""
+    c, n = recipe["classes"], recipe["images_per_class"]
+    dataset = FractalDataset(num_classes=c, images_per_class=n + recipe["heldout_per_class"],
+                             image_size=recipe["image_size"], seed=recipe["seed"], flip=recipe["flip"])
+    items = [dataset[i] for i in range(c * n, c * n + count)]  # item i: class i % c, instance i // c
+    x, y = torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+    if image_size is not None and image_size != recipe["image_size"]:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return x, y

@@ -37,7 +37,7 @@ from .ui import SliderFigure, pos_similarity_widget
 
 __all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "LR_CHOICE", "lr_for",
            "model_for_run", "finetune_run", "finetune_runs",
-           "choose_lr", "sweep", "heldout_fractals", "resized_tables", "accuracy_with_table", "plot_finetune_results",
+           "choose_lr", "sweep", "resized_tables", "accuracy_with_table", "plot_finetune_results",
            "finetune_results_widget", "pos_similarity_widget", "check_resize_pos_embed"]
 
 
@@ -191,21 +191,6 @@ def choose_lr(backbone: ViT, inits=INITS, budgets=(10, None), steps=None, lrs=LE
 
 
 # ------------------------------ baselines and ablations that need no training
-
-
-def heldout_fractals(recipe: dict, count: int = 500, image_size: int | None = None):
-    """`count` held-out images of a pretraining recipe's formula classes (instances it never trained on),
-    rendered at the recipe's size and upsampled bilinearly to `image_size` -> x (count, 1, S, S), y (count,)."""
-    from ..fractals import FractalDataset
-
-    c, n = recipe["classes"], recipe["images_per_class"]
-    dataset = FractalDataset(num_classes=c, images_per_class=n + recipe["heldout_per_class"],
-                             image_size=recipe["image_size"], seed=recipe["seed"], flip=recipe["flip"])
-    items = [dataset[i] for i in range(c * n, c * n + count)]  # item i: class i % c, instance i // c
-    x, y = torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
-    if image_size is not None and image_size != recipe["image_size"]:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
-    return x, y
 
 
 def resized_tables(pos_embed: torch.Tensor, new_grid: int, seed: int = 0) -> dict:
