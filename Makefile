@@ -46,7 +46,7 @@ notebooks: setup
 			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
 
-## make claims SEED=1000 PRECISION=fp32: notebooks 05-08 in full mode with that seed offset and precision,
+## make claims SEED=1000 PRECISION=fp32: notebooks 05-09 in full mode with that seed offset and precision,
 ## into build/claims/ (the committed notebooks are not touched); prints every claim's margin (docs/claims.md)
 SEED ?= 0
 PRECISION ?= fp32

@@ -1,4 +1,4 @@
-"""Re-run notebooks 05-08 in full mode with a seed offset and a precision, and print every claim's margin.
+"""Re-run notebooks 05-09 in full mode with a seed offset and a precision, and print every claim's margin.
 
     python tools/claims.py --seed 1000 --precision fp32      # what `make claims SEED=1000` runs
     python tools/claims.py --seed 0 --precision bf16 --notebooks 06 07
@@ -79,7 +79,7 @@ def ledger(runs_dir: Path) -> str:
         for claim in rows(log):
             by_claim.setdefault(claim["id"], []).append(claim)
     out = ["# The claims ledger", "",
-           "Every finding that notebooks 05-08 assert, checked by `vitlib.course.claims.check`: it holds when the",
+           "Every finding that notebooks 05-09 assert, checked by `vitlib.course.claims.check`: it holds when the",
            "mean over seeds clears the threshold by two standard errors (SE), and its control, the same measurement",
            "where there is nothing to find, does not. Each row is one full-mode run of the notebook",
            "(`make claims SEED=... PRECISION=...`, i.e. `python tools/claims.py`); this file is written by",
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="VITLIB_SEED, the seed offset (default 0)")
     parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
                         help="VITLIB_PRECISION (default fp32)")
-    parser.add_argument("--notebooks", nargs="+", default=["05", "06", "07", "08"], help="numbers, e.g. 06 07")
+    parser.add_argument("--notebooks", nargs="+", default=["05", "06", "07", "08", "09"], help="numbers, e.g. 06 07")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "claims", help="where the runs go")
     parser.add_argument("--markdown", action="store_true", help="print the claims as a Markdown table")
     parser.add_argument("--ledger", type=Path, help="run nothing; write the ledger of every run in --out to this file")

@@ -198,3 +198,19 @@ def test_attention_entropy_is_one_for_uniform_and_zero_for_one_hot_attention():
     assert two_layers.shape == (2, 3) and torch.allclose(two_layers[:, 0], torch.tensor([1.0, 0.0]), atol=1e-5)
     with pytest.raises(ValueError, match="square grid"):
         attention_entropy(torch.full((1, 1, 6, 6), 1 / 6))
+
+
+def test_frozen_features_read_the_class_token_or_the_mean_patch_token():
+    from vitlib.model import ViT, ViTConfig
+    from vitlib.probes import frozen_features
+
+    torch.manual_seed(0)
+    model = ViT(ViTConfig(image_size=16, patch_size=4, in_channels=1, num_classes=3, dim=8, depth=1, heads=2,
+                          mlp_dim=16)).eval()
+    images = torch.rand(5, 1, 16, 16)
+    with torch.no_grad():
+        tokens, _ = model.encode(model.patch_embed(images))  # [5, 17, 8]
+    assert torch.allclose(frozen_features(model, images, batch_size=2), tokens[:, 0])
+    assert torch.allclose(frozen_features(model, images, batch_size=2, pool="mean"), tokens[:, 1:].mean(dim=1))
+    with pytest.raises(ValueError, match="pool must be"):
+        frozen_features(model, images, pool="max")
