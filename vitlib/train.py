@@ -70,6 +70,9 @@ class History:
     seconds is the wall time of each epoch (training + evaluation); lr is the learning rate at
     the end of the epoch. test_* are NaN when fit had no test data. interrupted is True when
     training was stopped by Ctrl-C (KeyboardInterrupt); the lists then hold the finished epochs.
+    label_smoothing and num_classes (K, the model's output width) say what train_loss was measured
+    against: with label smoothing eps the targets are soft, so train_loss cannot fall below their
+    entropy (`train_loss_floor`), while test_loss is plain cross-entropy against the true class.
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -79,6 +82,8 @@ class History:
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     interrupted: bool = False
+    label_smoothing: float = 0.0
+    num_classes: int = 0
 
     @property
     def epochs(self) -> int:
@@ -91,6 +96,17 @@ class History:
     @property
     def best_test_acc(self) -> float:
         return max(self.test_acc, default=float("nan"))
+
+    @property
+    def train_loss_floor(self) -> float:
+        """The smallest possible train loss: the entropy of the label-smoothed targets, 1 - eps + eps / K on
+        the true class and eps / K on each other class (0 without smoothing; about 0.50 nats for eps = 0.1,
+        K = 10). A model that predicts the targets exactly pays this much, however well it classifies."""
+        eps, k = self.label_smoothing, self.num_classes
+        if eps <= 0 or k < 2:
+            return 0.0
+        on, off = 1 - eps + eps / k, eps / k
+        return float(-on * math.log(on) - (k - 1) * off * math.log(off))
 
     def to_dict(self) -> dict:
         """Plain lists and numbers (what torch.load(weights_only=True) can read back)."""
@@ -485,7 +501,7 @@ def fit(
                   **(checkpoint_meta or {}))
     num_classes = _output_width(model, train, run.device, run.dtype) if cutmix else None  # K of CutMix's targets
 
-    history, step, best, first_epoch = History(), 0, -math.inf, 1
+    history, step, best, first_epoch = History(label_smoothing=label_smoothing), 0, -math.inf, 1
     if resume:
         restored = resuming.restore(checkpoint_dir / "last.pt", recipe, model, run.optimizer, run.scaler,
                                     run.generator, run.procs, run.device, run.say)
@@ -505,6 +521,7 @@ def fit(
                 step_lr = lr_at(step, total_steps, lr, warmup_steps, final_lr_fraction)
                 _set_lr(run.optimizer, step_lr)
                 logits, loss = _step(run, x, target, len(index), label_smoothing, grad_clip)
+                history.num_classes = history.num_classes or int(logits.shape[-1])
                 loss_sum += loss.item() * len(index) / run.procs.world_size  # this share's summed loss
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)

@@ -88,6 +88,16 @@ def test_fit_on_a_dataset_without_test_data():
     history = fit(model, ds, epochs=2, batch_size=8, progress=False)
     assert history.epochs == 2 and all(math.isnan(a) for a in history.test_acc)
     assert 0.0 <= evaluate(model, ds) <= 1.0
+    assert history.label_smoothing == 0.0 and history.num_classes == 3 and history.train_loss_floor == 0.0
+
+
+def test_fit_records_what_the_train_loss_was_measured_against():
+    ds = FractalDataset(num_classes=3, images_per_class=8, image_size=8, seed=0)
+    history = fit(tiny_vit(num_classes=3), ds, epochs=1, batch_size=8, label_smoothing=0.1, progress=False)
+    assert history.label_smoothing == 0.1 and history.num_classes == 3
+    on, off = 1 - 0.1 + 0.1 / 3, 0.1 / 3  # the smoothed targets; the train loss cannot go below their entropy
+    assert abs(history.train_loss_floor - (-on * math.log(on) - 2 * off * math.log(off))) < 1e-9
+    assert History.from_dict(history.to_dict()) == history  # saved and restored with a checkpoint
 
 
 def test_fit_with_a_cnn_and_fp32():

@@ -144,3 +144,16 @@ def test_plot_architecture_highlights_the_stage_you_are_in():
     assert plot_architecture(highlight=["patches", "projection"]).axes[0].get_title(loc="left") == "you are here"
     with pytest.raises(ValueError, match="unknown stage"):
         plot_architecture(highlight="decoder")
+
+
+def test_plot_history_with_label_smoothing_says_what_each_loss_measures():
+    history = History(train_loss=[1.5, 0.8, 0.6], train_acc=[0.5, 0.8, 0.9], test_loss=[1.0, 0.4, 0.2],
+                      test_acc=[0.7, 0.9, 0.95], lr=[1e-3] * 3, seconds=[1.0] * 3, label_smoothing=0.1,
+                      num_classes=10)
+    assert abs(history.train_loss_floor - 0.500) < 1e-3  # 0.91 and 9 x 0.01: the targets' entropy
+    loss_ax, _ = plot_history(history).axes
+    names = [line.get_label() for line in loss_ax.get_lines()]
+    assert any("label-smoothed" in n for n in names) and any("plain cross-entropy" in n for n in names)
+    assert any("lowest possible train loss" in n and "0.50" in n for n in names)
+    assert list(loss_ax.get_xticks()) == [1, 2, 3]
+    assert History(label_smoothing=0.0, num_classes=10).train_loss_floor == 0.0

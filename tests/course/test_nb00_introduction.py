@@ -69,3 +69,19 @@ def test_num_patches_right(capsys):
 def test_num_patches_mistakes(answer, message):
     with pytest.raises(ExerciseError, match=message):
         check_num_patches(answer)
+
+
+def test_plot_ink_attention_puts_both_maps_beside_the_digit_and_explains_the_outline():
+    from vitlib.course.nb00_introduction import plot_ink_attention
+
+    image = torch.zeros(1, 32, 32)
+    image[:, 8:24, 14:18] = 1.0  # a "1": ink in two columns of 4 x 4 patches
+    attention = torch.full((8, 8), 1 / 64)
+    ink = attention * 0
+    ink[2:6, 3:5] = 1 / 8
+    fig = plot_ink_attention(image, attention, ink, label=1, share_on_empty=0.88)
+    axes = [ax for ax in fig.axes if ax.get_title()]  # the three panels (colour bars have no title)
+    assert len(axes) == 3 and "88% on empty patches" in axes[1].get_title()
+    assert all("cyan" in ax.get_xlabel() for ax in axes[1:])
+    with pytest.raises(ValueError, match="grey image"):
+        plot_ink_attention(torch.zeros(3, 32, 32), attention, ink)

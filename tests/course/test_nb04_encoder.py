@@ -265,3 +265,19 @@ def test_vit_weights_refuses_other_layouts():
                         class_token=False, pool="mean"))
     with pytest.raises(ValueError, match="paper's layout"):
         nb04.vit_weights(gap)
+
+
+def test_cost_figure_puts_the_numbers_in_the_picture_and_its_patch_labels_do_not_collide():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    w = vit_cost_widget()
+    fig = w.figure
+    panel_texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "86,567,656" in panel_texts and "197" in panel_texts  # the still picture holds the table
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for ax in fig.axes:
+        for child in ax.child_axes:  # the patch-size axis on top
+            boxes = [t.get_window_extent(renderer) for t in child.get_xticklabels() if t.get_text()]
+            assert boxes and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

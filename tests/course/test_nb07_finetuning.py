@@ -366,3 +366,19 @@ def test_finetune_run_and_sweep(one_thread):
                                      dict(init="scratch", labels_per_class=2, image_size=16, seed=0, steps=4)],
                                  processes=2, precision="fp32")
     assert side_by_side[0][1].train_loss == h.train_loss and side_by_side[0][1].test_acc[-1] == h.test_acc[-1]
+
+
+def test_plot_accuracy_per_epoch_ticks_whole_epochs():
+    from vitlib.course.nb07_finetuning import plot_accuracy_per_epoch
+    from vitlib.train import History
+
+    def run(acc):
+        return History(train_loss=[1.0] * len(acc), train_acc=acc, test_loss=[1.0] * len(acc), test_acc=acc,
+                       lr=[1e-3] * len(acc), seconds=[1.0] * len(acc))
+
+    ax = plot_accuracy_per_epoch({"pretrained": run([0.7, 0.86, 0.9]), "scratch": run([0.3, 0.6, 0.74])}).axes[0]
+    assert list(ax.get_xticks()) == [1, 2, 3]  # no 1.5th epoch
+    assert ax.get_ylim() == (0, 100) and ax.get_xlabel() == "epoch"
+    assert list(ax.get_lines()[0].get_ydata()) == [70, 86, 90]
+    long = plot_accuracy_per_epoch({"run": run([0.5] * 30)}).axes[0]
+    assert len(long.get_xticks()) <= 15 and all(t == int(t) for t in long.get_xticks())

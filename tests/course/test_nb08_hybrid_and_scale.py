@@ -99,3 +99,21 @@ def test_train_model_trains_the_built_model_with_the_recipe():
     assert history.epochs == 1 and len(history.test_acc) == 1 and 0 <= history.test_acc[0] <= 1
     again = train_model("CNN", dict(widths=(4, 8)), epochs=1, train_size=0.05)
     assert again.test_acc == history.test_acc  # seeded: the same run twice gives the same result
+
+
+def test_compute_figure_has_readable_ticks_and_the_widget_starts_among_the_final_points():
+    finals = {"ViT": [("S", 3e10, 0.87), ("M", 2.4e11, 0.94), ("L", 7.7e11, 0.92)],
+              "CNN": [("S", 1.5e11, 0.70), ("M", 5.9e11, 0.95), ("L", 2.3e12, 0.99)],
+              "hybrid": [("S", 3.6e11, 0.98), ("M", 5.6e11, 0.98), ("L", 1.5e12, 0.99)]}
+    ax = plot_accuracy_vs_compute(finals).axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels[:3] == ["0.05", "0.1", "0.2"] and "TFLOPs" in ax.get_xlabel()  # 1-2-5 ticks in TFLOPs
+    assert not ax.get_xticks(minor=True).size  # no crowded minor ticks
+    curves = {fam: {label: (np.array([f / 2, f]), np.array([a - 0.1, a])) for label, f, a in points}
+              for fam, points in finals.items()}
+    w = compute_budget_widget(curves, finals)
+    budget = 10 ** w.values["log10_budget"]
+    flops = [f for points in finals.values() for _, f, _ in points]
+    assert min(flops) < budget < max(flops)  # the still picture's budget line falls among the points
+    note = [t.get_text() for t in w.figure.axes[0].texts if "best reached" in t.get_text()]
+    assert note and "ViT:" in note[0]  # the still picture says which family leads, not only the message

@@ -161,20 +161,39 @@ def family_style(name: str, i: int):
 
 
 def plot_history(history, title: str | None = None) -> Figure:
-    """Loss and accuracy per epoch, train and test, of a `vitlib.train.History`: a Figure with two panels."""
+    """Loss and accuracy per epoch, train and test, of a `vitlib.train.History`: a Figure with two panels.
+
+    With label smoothing (history.label_smoothing > 0) the two losses measure different things: the train
+    loss is cross-entropy against the smoothed targets, so it cannot fall below their entropy (drawn as a
+    dotted line, `history.train_loss_floor`), and the test loss is plain cross-entropy against the true
+    class; the legend says so. The train accuracy is measured on the (augmented) training batches.
+    """
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     epochs = np.arange(1, history.epochs + 1)
+    smoothing = float(getattr(history, "label_smoothing", 0.0) or 0.0)
+    floor = float(getattr(history, "train_loss_floor", 0.0) or 0.0)
+    train_names = {"loss": f"train (label-smoothed targets, eps = {smoothing:g})" if smoothing else "train",
+                   "acc": "train (augmented batches)"}
+    test_names = {"loss": "test (plain cross-entropy)" if smoothing else "test", "acc": "test"}
     for ax, key, name in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "acc", "accuracy")):
-        ax.plot(epochs, getattr(history, f"train_{key}"), marker=".", label="train")
+        ax.plot(epochs, getattr(history, f"train_{key}"), marker=".", label=train_names[key])
         test = np.asarray(getattr(history, f"test_{key}"), dtype=float)
         if test.size and not np.isnan(test).all():
-            ax.plot(epochs, test, marker=".", label="test")
+            ax.plot(epochs, test, marker=".", label=test_names[key])
         ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
+        ax.set_ylabel(name + (" (nats)" if key == "loss" else ""))
         ax.set_title(f"{name} per epoch")
         ax.grid(alpha=0.3)
-        ax.legend()
+    if floor > 0:
+        ax_loss.axhline(floor, color="tab:blue", ls=":", lw=1.2,
+                        label=f"lowest possible train loss with smoothing: {floor:.2f}")
+        ax_loss.set_ylim(bottom=0)
+    if history.epochs <= 12:  # few epochs: whole numbers only (no 2.5th epoch)
+        for ax in (ax_loss, ax_acc):
+            ax.set_xticks(epochs)
+    ax_loss.legend(fontsize=8)
+    ax_acc.legend(fontsize=8, loc="lower right")
     ax_acc.set_ylim(0, 1.02)
     if title:
         fig.suptitle(title)

@@ -1,6 +1,7 @@
 """Notebook 00 (introduction): the drawing, widget and exercise checker the notebook uses.
 
     plot_prediction     an image, its class-token attention map and the class probabilities
+    plot_ink_attention  one image's attention over all patches beside the same restricted to the ink
     prediction_widget   step through classified test images (or only the mistakes)
     check_num_patches   exercise: N = HW / P^2
 """
@@ -17,8 +18,8 @@ from .exercise import ExerciseError, checker, passed, run_answer
 from .figures import plot_architecture, plot_history, plot_images  # shared with other notebooks, used here too
 from .ui import SliderFigure
 
-__all__ = ["plot_architecture", "plot_images", "plot_history", "plot_prediction", "prediction_widget",
-           "check_num_patches"]
+__all__ = ["plot_architecture", "plot_images", "plot_history", "plot_prediction", "plot_ink_attention",
+           "prediction_widget", "check_num_patches"]
 
 
 # ------------------------------ drawings
@@ -61,7 +62,7 @@ def plot_prediction(image, attention, probs, label: int | None = None, class_nam
         im = ax_att.imshow(attention, cmap="inferno", alpha=0.6, extent=(0, w, h, 0), interpolation="nearest",
                            vmin=0, vmax=vmax)
     ax_att.set_title(attention_title)
-    ax_att.set_xlabel("x (pixels)")
+    ax_att.set_xlabel("x (pixels)" + ("; cyan line: the digit's outline" if img.shape[-1] == 1 else ""))
     fig.colorbar(im, ax=ax_att, label="attention weight", shrink=0.9)
 
     colours = ["tab:gray"] * len(probs)
@@ -72,6 +73,47 @@ def plot_prediction(image, attention, probs, label: int | None = None, class_nam
     ax_bar.set_xlabel("class")
     ax_bar.set_ylabel("probability")
     ax_bar.set_title(f"prediction: {names[pred]} ({probs[pred]:.0%})")
+    return fig
+
+
+def _attention_panel(ax, fig, img, attention, title: str) -> None:
+    """A grey image's attention map (G, G) as a heat map over the image, the digit's outline in cyan."""
+    h, w, _ = img.shape
+    im = ax.imshow(attention, cmap="inferno", extent=(0, w, h, 0), interpolation="nearest", vmin=0,
+                   vmax=max(float(attention.max()), 1e-8))
+    lo, hi = float(img.min()), float(img.max())
+    if hi > lo:
+        ax.contour(np.linspace(0.5, w - 0.5, w), np.linspace(0.5, h - 0.5, h), img[:, :, 0],
+                   levels=[lo + 0.4 * (hi - lo)], colors="cyan", linewidths=1.5)
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("x (pixels); cyan line: the digit's outline")
+    fig.colorbar(im, ax=ax, label="attention weight", shrink=0.9)
+
+
+def plot_ink_attention(image, attention, attention_on_ink, label: int | None = None,
+                       share_on_empty: float | None = None) -> Figure:
+    """One grey image (1, H, W), its [class] token's attention over all patches (G, G), and the same
+    attention restricted to the patches with ink and renormalised (G, G), side by side.
+
+    share_on_empty: the share of the attention on the patches without ink, written in the middle title.
+    """
+    img = figures.as_hwc(image)
+    if img.shape[-1] != 1:
+        raise ValueError(f"expected one grey image (1, H, W), got shape {tuple(np.shape(image))}")
+    maps = [np.asarray(a.detach().cpu() if hasattr(a, "detach") else a, dtype=np.float32)
+            for a in (attention, attention_on_ink)]
+    h, w, _ = img.shape
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    ax_img, ax_all, ax_ink = fig.subplots(1, 3)
+    figures.show_image(ax_img, img, extent=(0, w, h, 0), interpolation="nearest")
+    ax_img.set_title("input" + (f" (true class: {label})" if label is not None else ""), fontsize=10)
+    ax_img.set_xlabel("x (pixels)")
+    ax_img.set_ylabel("y (pixels)")
+    share = f": {share_on_empty:.0%} on empty patches" if share_on_empty is not None else ""
+    _attention_panel(ax_all, fig, img, maps[0], f"all {maps[0].size} patches{share}")
+    _attention_panel(ax_ink, fig, img, maps[1], "only the patches with ink, renormalised")
     return fig
 
 

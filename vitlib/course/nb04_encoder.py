@@ -34,15 +34,34 @@ __all__ = ["plot_architecture", "plot_vit_cost", "vit_cost_widget", "check_block
 # ------------------------------ drawings
 
 
+def _spaced_ticks(values, labels, keep_first=(), min_gap: float = 0.2):
+    """The (value, label) pairs to draw on a log axis: no two closer than `min_gap` decades.
+
+    Pairs whose value is in `keep_first` are placed first (the current configuration, the paper's
+    patch sizes); the others fill the gaps in order, so neighbouring labels never collide.
+    """
+    pairs = sorted(zip(values, labels))
+    first = [pair for pair in pairs if pair[0] in keep_first]
+    rest = [pair for pair in pairs if pair[0] not in keep_first]
+    kept = []
+    for value, label in first + rest:
+        if all(abs(np.log10(value) - np.log10(other)) >= min_gap for other, _ in kept):
+            kept.append((value, label))
+    return sorted(kept)
+
+
 def plot_vit_cost(tokens, flops_attention, flops_other, memory_bytes, current_tokens: int,
-                  labels=None, title: str | None = None) -> Figure:
+                  labels=None, title: str | None = None, table=None) -> Figure:
     """Compute and memory of a ViT against its sequence length T = N + 1 (notebook 04).
 
     tokens:          (S,) sequence lengths (one per patch size).
     flops_attention: (S,) forward FLOPs per image in the two T x T matmuls, q k^T and A v (grow as T^2).
     flops_other:     (S,) all other forward FLOPs (patch embedding, qkv, U_msa, MLP, head: grow as T).
     memory_bytes:    (S,) memory of the attention matrices of all layers for one image.
-    current_tokens:  the T of the current configuration (marked). labels: (S,) e.g. "P=16".
+    current_tokens:  the T of the current configuration (marked). labels: (S,) e.g. "P=16", written on
+                     a second axis on top, thinned so that no two labels overlap (the current one kept).
+    table:           optional rows (name, value) of the current configuration, drawn as a panel on the
+                     left, so that the picture holds the numbers as well as the curves.
     """
     t = np.asarray(tokens, dtype=float)
     fa, fo = np.asarray(flops_attention, dtype=float), np.asarray(flops_other, dtype=float)
@@ -50,8 +69,18 @@ def plot_vit_cost(tokens, flops_attention, flops_other, memory_bytes, current_to
     order = np.argsort(t)
     t, fa, fo, mem = t[order], fa[order], fo[order], mem[order]
     labels = [labels[i] for i in order] if labels is not None else None
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
-    ax_f, ax_m = fig.subplots(1, 2)
+    if table:
+        fig = Figure(figsize=(14, 4.4), layout="constrained")
+        ax_t, ax_f, ax_m = fig.subplots(1, 3, width_ratios=[0.8, 1, 1])
+        ax_t.set_axis_off()
+        ax_t.set_title("this configuration", fontsize=11)
+        for row, (name, value) in enumerate(table):
+            y = 0.93 - row * 0.135
+            ax_t.text(0.0, y, name, transform=ax_t.transAxes, fontsize=10, va="top")
+            ax_t.text(0.0, y - 0.055, value, transform=ax_t.transAxes, fontsize=11, va="top", weight="bold")
+    else:
+        fig = Figure(figsize=(11, 4.2), layout="constrained")
+        ax_f, ax_m = fig.subplots(1, 2)
     ax_f.plot(t, (fa + fo) / 1e9, "o-", color="black", label="total")
     ax_f.plot(t, fo / 1e9, "s--", color="tab:blue", label="linear layers (~ T)")
     ax_f.plot(t, fa / 1e9, "^--", color="tab:red", label="q k^T and A v (~ T^2)")
@@ -59,10 +88,15 @@ def plot_vit_cost(tokens, flops_attention, flops_other, memory_bytes, current_to
     for ax in (ax_f, ax_m):
         ax.axvline(current_tokens, color="tab:green", ls=":", label=f"current: T = {current_tokens}")
         ax.set(xscale="log", yscale="log", xlabel="sequence length T = N + 1 (log axis)")
-        if labels is not None and len(t) <= 12:
+        if labels is not None:
+            sizes = {value: label for value, label in zip(t, labels)}
+            kept = _spaced_ticks(list(sizes), [sizes[v] for v in sizes],
+                                 keep_first=[v for v, lab in sizes.items() if v == current_tokens
+                                             or lab in ("P=16", "P=32")])
             ax2 = ax.secondary_xaxis("top")
-            ax2.set_xticks(t, labels, fontsize=7, rotation=90)
+            ax2.set_xticks([v for v, _ in kept], [lab.removeprefix("P=") for _, lab in kept], fontsize=9)
             ax2.tick_params(which="minor", top=False)
+            ax2.set_xlabel("patch size P", fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
     ax_f.set(ylabel="forward GFLOPs per image", title="compute per image")
     ax_m.set(ylabel="MiB (float32, all layers)", title="attention matrices of one image")
@@ -104,22 +138,23 @@ def vit_cost_widget(image_size: int = 224, patch_size: int = 16, dim: int = 768,
         sizes = [q for q in range(1, cfg.image_size + 1)
                  if cfg.image_size % q == 0 and (cfg.image_size // q) ** 2 + 1 <= 20000]
         parts = [summary(cfg.replace(patch_size=q)) for q in sizes]
+        rows = [
+            ("patches N = (H/P)²", f"{cfg.grid_size} x {cfg.grid_size} = {cfg.num_patches:,}"),
+            ("sequence length T = N + 1", f"{t:,}"),
+            ("head size D_h = D / heads", f"{cfg.dim // cfg.heads}"),
+            ("MLP size", f"{cfg.mlp_dim:,}"),
+            ("parameters", f"{params:,} ({params / 1e6:.1f} M)"),
+            ("forward FLOPs per image", f"{flops / 1e9:.2f} G ({fa / flops:.0%} in q k^T and A v)"),
+            ("attention matrices, one image", f"{memory / 2**20:.2f} MiB (float32)"),
+        ]
         fig = plot_vit_cost([x.tokens for x in parts], [x.attention_matmul_flops for x in parts],
                             [x.forward_flops - x.attention_matmul_flops for x in parts],
                             [x.attention_memory_bytes for x in parts], t, labels=[f"P={q}" for q in sizes],
-                                   title=f"{cfg.image_size} px images, D = {cfg.dim}, {cfg.depth} layers, "
-                                         f"{cfg.heads} heads, MLP {cfg.mlp_dim}: cost as the patch size changes")
-        rows = [
-            ("patches N = (H/P)<sup>2</sup>", f"{cfg.grid_size} x {cfg.grid_size} = {cfg.num_patches:,}"),
-            ("sequence length T = N + 1", f"{t:,}"),
-            ("head size D<sub>h</sub> = D / heads", f"{cfg.dim // cfg.heads}"),
-            ("MLP size", f"{cfg.mlp_dim:,}"),
-            ("parameters", f"{params:,} ({params / 1e6:.1f} M)"),
-            ("forward FLOPs per image", f"{flops / 1e9:.2f} G ({fa / flops:.0%} in q k<sup>T</sup> and A v)"),
-            ("attention matrices, one image", f"{memory / 2**20:.2f} MiB (float32; x B for a batch of B)"),
-        ]
-        table = "".join(f"<tr><td style='padding-right:1em'>{k}</td><td><b>{v}</b></td></tr>" for k, v in rows)
-        return fig, f"<table>{table}</table>"
+                            title=f"{cfg.image_size} px images, D = {cfg.dim}, {cfg.depth} layers, "
+                                  f"{cfg.heads} heads, MLP {cfg.mlp_dim}: cost as the patch size changes",
+                            table=rows)
+        return fig, (f"<p>T = {t:,} tokens, <b>{params:,}</b> parameters, {flops / 1e9:.2f} GFLOPs per image; "
+                     "the curves vary only the patch size. Memory is per image: times B for a batch of B.</p>")
 
     def text(name, value, width="190px"):
         return widgets.IntText(value=value, description=name, style={"description_width": "initial"},

@@ -259,8 +259,9 @@ def plot_fractal_classes(images, labels, classes: int, per_class: int = 3, title
 
 def plot_data_scale(sizes, accuracies: dict, test_images: int = 1000, title: str | None = None) -> Figure:
     """Left: held-out accuracy against training images per class, one line per model (mean ± std over seeds),
-    on an axis from 0 to 100%. Right: the same runs as error rates on a log axis, one dot per seed, because
-    near 100% accuracy a small gap in points can be a large ratio of errors.
+    on an axis that starts at the multiple of 5 below the lowest mean - std (and says so), so that curves
+    near 100% do not sit on top of each other. Right: the same runs as error rates on a log axis, one dot
+    per seed, because near 100% accuracy a small gap in points can be a large ratio of errors.
 
     sizes: (F,) images per class; accuracies: {model: (S, F) in [0, 1]} (a (F,) array counts as one seed).
     test_images: the size of the held-out set; a run without errors is drawn at half an image's error rate.
@@ -283,8 +284,12 @@ def plot_data_scale(sizes, accuracies: dict, test_images: int = 1000, title: str
             ax_err.plot(n, row, marker, color=color, ms=5, alpha=0.5, ls="none")
         ax_err.plot(n, np.maximum(100 * (1 - a.mean(axis=0)), floor), "-", color=color, marker=marker,
                     label=f"{name} (mean; dots: seeds)")
-    ax_acc.set_ylim(0, 102)
-    ax_acc.set(ylabel="held-out accuracy (%)", title="accuracy (axis from 0)")
+    lowest = min(float((100 * (a.mean(axis=0) - a.std(axis=0))).min()) for a in accs.values())
+    bottom = 5 * np.floor((lowest - 0.5) / 5) if lowest > 50 else 0.0
+    ax_acc.set_ylim(bottom, 100.5)
+    ax_acc.set_yticks(np.arange(bottom, 100.1, 1 if 100 - bottom <= 10 else 5 if 100 - bottom <= 50 else 10))
+    ax_acc.set(ylabel="held-out accuracy (%)" + (f"; axis starts at {bottom:.0f}%" if bottom else ""),
+               title="accuracy" + (f" (axis from {bottom:.0f}%, not 0)" if bottom else " (axis from 0)"))
     ax_acc.legend(fontsize=8, loc="lower right")
     ax_err.set_yscale("log")
     ax_err.axhline(floor, color="0.6", ls=":", lw=1, label=f"no errors (drawn at half an image of {test_images:,})")
@@ -301,12 +306,20 @@ def plot_data_scale(sizes, accuracies: dict, test_images: int = 1000, title: str
     return fig
 
 
-def plot_digit_patches(image, patch_size: int, title: str | None = None) -> Figure:
-    """One image with its patch grid drawn over it (the training widget's cheap preview)."""
+def plot_digit_patches(image, patch_size: int, title: str | None = None, details=None) -> Figure:
+    """One image with its patch grid drawn over it (the training widget's cheap preview).
+
+    details: optional lines of text (the configuration's size and cost) drawn in a panel beside the image,
+    where the widget's loss and accuracy curves will appear once Train is pressed.
+    """
     img = figures.as_hwc(image)
     h, w = img.shape[:2]
-    fig = Figure(figsize=(3.2, 3.2), layout="constrained")
-    ax = fig.subplots()
+    if details:
+        fig = Figure(figsize=(10, 3.6), layout="constrained")
+        ax, ax_text = fig.subplots(1, 2, width_ratios=[1, 2.2])
+    else:
+        fig = Figure(figsize=(3.2, 3.2), layout="constrained")
+        ax = fig.subplots()
     ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap="gray_r" if img.shape[2] == 1 else None)
     for v in np.arange(patch_size, w, patch_size):
         ax.axvline(v - 0.5, color="tab:red", lw=1)
@@ -316,6 +329,12 @@ def plot_digit_patches(image, patch_size: int, title: str | None = None) -> Figu
     ax.set_yticks([])
     ax.set_title(title or f"{patch_size} x {patch_size} patches: {(h // patch_size) * (w // patch_size)} tokens",
                  fontsize=9)
+    if details:
+        ax_text.set_axis_off()
+        ax_text.set_title("this configuration (press Train: its loss and accuracy curves replace this panel)",
+                          fontsize=9)
+        ax_text.text(0.02, 0.92, "\n".join(details), transform=ax_text.transAxes, va="top", fontsize=11,
+                     linespacing=1.7)
     return fig
 
 
@@ -395,9 +414,14 @@ class TrainingWidget(SliderFigure):
         cfg = self.config(values)  # ValueError with ViTConfig's message if the combination is invalid
         n_train = max(10, round(values["train_fraction"] * len(self._train_full[1])))
         flops = train_flops(cfg) * n_train * values["epochs"]
+        details = [f"ViT: D = {cfg.dim}, {cfg.depth} layer(s) of {cfg.heads} head(s), MLP {cfg.mlp_dim}, "
+                   f"{cfg.num_patches + 1} tokens",
+                   f"{count_params(cfg):,} parameters",
+                   f"{n_train:,} training images x {values['epochs']} epochs, learning rate {values['lr']:.1e}",
+                   f"= {flops / 1e9:,.0f} GFLOPs of training (forward and backward)"]
         fig = plot_digit_patches(self._train_full[0][0], cfg.patch_size,
-                                        title=f"P = {cfg.patch_size}: {cfg.num_patches} patches + [class] = "
-                                              f"{cfg.num_patches + 1} tokens")
+                                 title=f"P = {cfg.patch_size}: {cfg.num_patches} patches + [class] = "
+                                       f"{cfg.num_patches + 1} tokens", details=details)
         message = (f"{count_params(cfg):,} parameters; {n_train} training images x {values['epochs']} epochs = "
                    f"{flops / 1e9:,.0f} GFLOPs of training. Press <b>Train</b> to train this model.")
         return fig, message

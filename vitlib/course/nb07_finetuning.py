@@ -3,6 +3,7 @@
     model_for_run, finetune_run, finetune_runs, sweep
                               pretrained vs from scratch vs a CNN on a label budget of the digits
                               (finetune_runs and sweep: runs side by side in worker processes)
+    plot_accuracy_per_epoch   test accuracy after every epoch of a few runs
     plot_finetune_results     accuracy against the label budget, and one budget's bars
     finetune_results_widget   the same, with a slider over the budgets and image sizes
     pos_similarity_widget     Figure 7 (centre), shared with notebook 06 (`vitlib.course.ui`)
@@ -36,9 +37,9 @@ from .figures import plot_images, plot_seed_bars  # shared with other notebooks,
 from .ui import SliderFigure, pos_similarity_widget
 
 __all__ = ["plot_images", "plot_seed_bars", "INITS", "FINETUNE_FIT", "FINETUNE_LR", "LR_CHOICE", "lr_for",
-           "model_for_run", "finetune_run", "finetune_runs",
-           "choose_lr", "sweep", "resized_tables", "accuracy_with_table", "plot_finetune_results",
-           "finetune_results_widget", "pos_similarity_widget", "check_resize_pos_embed"]
+           "model_for_run", "finetune_run", "finetune_runs", "choose_lr", "sweep", "resized_tables",
+           "accuracy_with_table", "plot_accuracy_per_epoch", "plot_finetune_results", "finetune_results_widget",
+           "pos_similarity_widget", "check_resize_pos_embed"]
 
 
 # ------------------------------ the experiment: pretrained vs from scratch on the digits
@@ -275,6 +276,28 @@ def _finetune_cell(results: dict, image_size: int, labels_per_class) -> dict:
                          f"{what} at {image_size} px ({'; '.join(done)}); pick another cell, or add "
                          f"labels_per_class={labels_per_class} and image_size={image_size} to the sweep")
     return cell
+
+
+def plot_accuracy_per_epoch(histories: dict, title: str | None = None) -> Figure:
+    """Test accuracy after every epoch, one line per run: histories {name: History} (notebook 07, section 3).
+
+    The x axis has one tick per epoch (a run of 3 epochs has ticks 1, 2, 3, not 1.0, 1.5, ...); the y axis
+    runs from 0 to 100%, so the two starts compare honestly.
+    """
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    longest = 1
+    for name, history in histories.items():
+        epochs = np.arange(1, history.epochs + 1)
+        longest = max(longest, history.epochs)
+        ax.plot(epochs, 100 * np.asarray(history.test_acc, dtype=float), marker="o", label=name)
+    step = max(1, math.ceil(longest / 12))  # whole epochs, at most about 12 ticks
+    ax.set_xticks(np.arange(1, longest + 1, step))
+    ax.set_xlim(0.7, longest + 0.3)
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100), title=title or "test accuracy per epoch")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
 
 
 def _budget_order(labels_per_class):

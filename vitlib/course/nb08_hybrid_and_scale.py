@@ -77,44 +77,69 @@ def train_model(family: str, sizes: dict, epochs: int, train_size: float | None 
 
 # ------------------------------ drawings
 
-_LABEL_OFFSETS = [(0, -11), (0, 11), (-11, 0)]  # per family: below, above, left, so that labels of points that
-                                                # coincide do not overprint each other
+# per family, where its size labels go: ViT below its points, CNN to the right, hybrid above, so that labels of
+# points that lie close together (the medium CNN and hybrid, say) do not overprint each other or the lines
+_LABEL_OFFSETS = [((0, -12), "center"), ((9, -3), "left"), ((0, 12), "center")]
 
 
-def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: str | None = None) -> Figure:
+def _compute_ticks(ax, flops) -> None:
+    """Ticks at 1, 2 and 5 x 10^k FLOPs inside the data's range, labelled in TFLOPs (0.05, 0.1, 0.2, ...):
+    a few readable numbers instead of powers of ten far apart or crowded minor ticks."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    lo, hi = np.log10(min(flops)), np.log10(max(flops))
+    ticks = [m * 10.0**k for k in range(int(np.floor(lo)) - 1, int(np.ceil(hi)) + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if 10 ** (lo - 0.15) <= t <= 10 ** (hi + 0.15)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e12:g}"))
+
+
+def plot_accuracy_vs_compute(results: dict, budget: float | None = None, title: str | None = None,
+                             note: str | None = None) -> Figure:
     """Test accuracy against total training compute, one series per model family (Figure 5 in miniature).
 
     results: {family: [(label, flops, accuracy), ...]}: one point per model (total training FLOPs,
              accuracy in [0, 1]); a family's points are joined in order of compute, each labelled.
     budget:  a compute budget in FLOPs to mark with a vertical line (the widget of notebook 08), or None.
-    The x axis is logarithmic. The accuracy axis starts at 0, or, when every accuracy is above 50%, at the
-    multiple of 5 below the lowest, and says so in its label.
+    note:    text for a box in the lower right corner (the widget writes the best accuracy per family there).
+    The x axis is logarithmic, ticked at 1, 2, 5 x 10^k FLOPs and labelled in TFLOPs. The accuracy axis starts
+    at 0, or, when every accuracy is above 50%, at the multiple of 5 below the lowest, and says so in its label.
     """
-    fig = Figure(figsize=(7.0, 4.2), layout="constrained")
+    fig = Figure(figsize=(7.4, 4.4), layout="constrained")
     ax = fig.subplots()
+    all_flops = []
     for i, (family, points) in enumerate(results.items()):
         if not points:
             continue
         points = sorted(points, key=lambda p: p[1])
         flops = np.array([p[1] for p in points], dtype=float)
         acc = 100 * np.array([p[2] for p in points], dtype=float)
+        all_flops += list(flops)
         color, marker = figures.family_style(family, i)
         ax.plot(flops, acc, marker=marker, color=color, label=family)
+        offset, align = _LABEL_OFFSETS[i % 3]
         for (label, f, a) in points:
-            ax.annotate(label, (f, 100 * a), textcoords="offset points", xytext=_LABEL_OFFSETS[i % 3], fontsize=8,
-                        color=color, ha="center", va="center")
+            ax.annotate(label, (f, 100 * a), textcoords="offset points", xytext=offset, fontsize=9,
+                        color=color, ha=align, va="center", weight="bold")
     if budget is not None:
-        ax.axvline(budget, color="black", ls=":", label=f"budget {budget:.2g} FLOPs")
+        ax.axvline(budget, color="black", ls=":", label=f"budget {budget / 1e12:.2g} TFLOPs")
+        all_flops.append(budget)
     ax.set_xscale("log")
+    if all_flops:
+        _compute_ticks(ax, all_flops)
     lowest = min((100 * p[2] for points in results.values() for p in points), default=0.0)
     bottom = 5 * np.floor((lowest - 1) / 5) if lowest > 50 else 0.0
-    ax.set_ylim(bottom, 101.8)  # room above 100% for the labels above the points ...
+    ax.set_ylim(bottom, 103)  # room above 100% for the labels above the points ...
     ax.set_yticks(np.arange(bottom, 100.1, 5 if 100 - bottom <= 50 else 20))  # ... and no tick beyond it
     ylabel = "test accuracy (%)" if bottom == 0 else f"test accuracy (%; axis starts at {bottom:.0f}%)"
-    ax.set(xlabel="total training compute (FLOPs, log axis)", ylabel=ylabel,
-           title=title or "accuracy against training compute")
+    ax.set(xlabel="total training compute (TFLOPs = 10^12 FLOPs, log axis)", ylabel=ylabel)
+    ax.set_title(title or "accuracy against training compute", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
+    if note:
+        ax.text(0.98, 0.04, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.4", facecolor="white", edgecolor="0.6", alpha=0.95))
     return fig
 
 
@@ -137,9 +162,7 @@ def compute_budget_widget(curves: dict, finals: dict | None = None) -> SliderFig
 
     def draw(values):
         budget = 10 ** values["log10_budget"]
-        fig = plot_accuracy_vs_compute(finals, budget=budget,
-                                              title=f"best accuracy within {budget:.2g} training FLOPs")
-        rows = []
+        rows, lines = [], []
         for fam, runs in curves.items():
             best, which = None, None
             for label, (f, a) in runs.items():
@@ -147,10 +170,22 @@ def compute_budget_widget(curves: dict, finals: dict | None = None) -> SliderFig
                 if reached and (best is None or max(reached) > best):
                     best, which = max(reached), label
             rows.append(f"<b>{fam}</b>: " + (f"{best:.1%} ({which})" if best is not None else "no epoch fits"))
+            lines.append(f"{fam}: " + (f"{best:.1%} ({which.split()[0]})" if best is not None else "no epoch fits"))
+        note = "best reached within the budget\n(after any epoch)\n" + "\n".join(lines)
+        fig = plot_accuracy_vs_compute(finals, budget=budget, note=note,
+                                       title=f"best accuracy within {budget / 1e12:.2g} TFLOPs of training")
         return fig, "within budget: " + "; ".join(rows)
 
-    controls = {"log10_budget": widgets.FloatSlider(value=float((lo + hi) / 2), min=float(lo), max=float(hi), step=0.25,
-                                               description="log10 FLOPs", continuous_update=False)}
+    # start among the models' final points (not at the middle of every epoch's compute, which lies left of them
+    # all), so that the still picture shows a budget that some models fit and others do not: the slider step
+    # within the middle half of the final points that keeps the line farthest from any point and its label
+    final = np.log10([f for points in finals.values() for _, f, _ in points])
+    steps = np.arange(lo, hi + 0.125, 0.25)
+    middle = steps[(steps >= np.percentile(final, 25)) & (steps <= np.percentile(final, 75))]
+    middle = middle if len(middle) else steps
+    start = float(max(middle, key=lambda step: np.abs(final - step).min()))
+    controls = {"log10_budget": widgets.FloatSlider(value=start, min=float(lo), max=float(hi), step=0.25,
+                                                    description="log10 FLOPs", continuous_update=False)}
     return SliderFigure(controls, draw)
 
 
