@@ -10,7 +10,7 @@ import platform
 
 import torch
 
-from vitlib.course import nb09_masked_patches as nb09
+from vitlib.course import nb09_masked_patch_prediction as nb09
 
 RATES = (2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3)
 STEPS = {10: 80, None: 108}  # notebook 09's budgets, the same as notebook 07's

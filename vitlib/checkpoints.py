@@ -168,7 +168,8 @@ def manifest(name: str = "fractal-vit") -> dict:
 
 def pretrained(name: str = "fractal-vit", return_meta: bool = False):
     """The bundled pretrained ViT `name` (in fp32, eval mode), after verifying its sha256 -> ViT
-    (and, if return_meta, the manifest with the checkpoint's own metadata under "checkpoint_meta"). Found through package resources, so it works from any
+    (and, if return_meta, the manifest with the checkpoint's own metadata under "checkpoint_meta").
+    Found through package resources, so it works from any
     working directory and in an installed package (Colab) alike.
 
     A file whose sha256 differs from the manifest (damaged, truncated, or a Git LFS pointer

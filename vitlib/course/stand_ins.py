@@ -23,6 +23,7 @@ from einops import rearrange
 
 from ..attention import scaled_dot_product_attention
 from ..embeddings import resize_pos_embed
+from ..masked import patch_targets
 from ..patches import patchify
 from ..probes import mean_attention_distance, pos_embed_similarity
 
@@ -53,6 +54,11 @@ def head_distance(attn_head: torch.Tensor, patch_size: int) -> torch.Tensor:
     return mean_attention_distance(attn_head[None, None], patch_size)[0]
 
 
+def my_patch_targets(images: torch.Tensor, patch_size: int, bits: int) -> torch.Tensor:
+    """Each patch's mean colour as one class, (B, C, H, W) -> (B, N): vitlib.masked.patch_targets with cells=1."""
+    return patch_targets(images, patch_size, bits)[..., 0]
+
+
 STAND_INS = {
     "my_patchify": patchify,
     "pos_similarity": pos_embed_similarity,
@@ -62,6 +68,7 @@ STAND_INS = {
     "vit_forward": vit_forward,
     "head_distance": head_distance,
     "resize_pos": resize_pos_embed,
+    "my_patch_targets": my_patch_targets,
 }
 
 

@@ -27,7 +27,8 @@ WRONG_ANSWERS = [
     dict(exercise="my_patch_targets", says="scales to 0..7 and rounds",
          code=_targets(levels="(means * (2 ** bits - 1)).round().long()")),
     dict(exercise="my_patch_targets", says="column order", code=_targets(order="b (w h) c")),
-    dict(exercise="my_patch_targets", says="places are reversed", code=_targets(combined="(levels.flip(-1) * place).sum(dim=-1)")),
+    dict(exercise="my_patch_targets", says="places are reversed",
+         code=_targets(combined="(levels.flip(-1) * place).sum(dim=-1)")),
     dict(exercise="my_patch_targets", says="are added, not combined", code=_targets(combined="levels.sum(dim=-1)")),
     dict(exercise="my_patch_targets", says="combine the channels", code=_targets(combined="levels")),
     dict(exercise="my_patch_targets", says="first test", code=_TARGETS.format(

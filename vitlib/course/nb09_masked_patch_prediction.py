@@ -34,7 +34,8 @@ from .exercise import ExerciseError, checker, matches, passed, require_tensor, r
 from .figures import plot_seed_bars  # shared with other notebooks, used here too
 from .ui import SliderFigure, int_slider
 
-__all__ = ["plot_seed_bars", "STARTS", "FINETUNE_FIT", "FINETUNE_LR", "LR_CHOICE", "corrupt_and_predict", "plot_corruption",
+__all__ = ["plot_seed_bars", "STARTS", "FINETUNE_FIT", "FINETUNE_LR", "LR_CHOICE", "corrupt_and_predict",
+           "plot_corruption",
            "corruption_widget", "load_masked_model", "load_starts", "few_shot", "finetune_run", "finetune_runs",
            "check_patch_targets"]
 
@@ -68,7 +69,8 @@ def corrupt_and_predict(model: MaskedPatchPrediction, image: torch.Tensor, mask_
     as_grid = lambda t: rearrange(t[0], "(h w) (s1 s2) -> (h s1) (w s2)", h=g, s1=s)  # noqa: E731 (1, N, S) -> (Gs, Gs)
     corrupted = how[0] != UNCHANGED  # (N,)
     right = logits[0].argmax(-1)[corrupted] == targets[0][corrupted]  # (corrupted patches, S)
-    return dict(how=rearrange(how[0], "(h w) -> h w", h=g), target=as_grid(targets), predicted=as_grid(logits.argmax(-1)),
+    return dict(how=rearrange(how[0], "(h w) -> h w", h=g), target=as_grid(targets),
+                predicted=as_grid(logits.argmax(-1)),
                 accuracy=right.float().mean().item(), empty=(targets[0][corrupted] == 0).float().mean().item())
 
 

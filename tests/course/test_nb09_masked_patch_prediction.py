@@ -9,7 +9,7 @@ from helpers import changed  # tests/course/helpers.py
 from matplotlib.figure import Figure
 
 from vitlib.course.exercise import ExerciseError
-from vitlib.course.nb09_masked_patches import (
+from vitlib.course.nb09_masked_patch_prediction import (
     _target_mistakes,
     check_patch_targets,
     corrupt_and_predict,
