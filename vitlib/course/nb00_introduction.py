@@ -48,22 +48,15 @@ def plot_prediction(image, attention, probs, label: int | None = None, class_nam
     ax_img.set_xlabel("x (pixels)")
     ax_img.set_ylabel("y (pixels)")
 
-    vmax = max(float(attention.max()), 1e-8)
     if img.shape[-1] == 1:  # grey image: the attention as a heat map, the image's outline on top
-        im = ax_att.imshow(attention, cmap="inferno", extent=(0, w, h, 0), interpolation="nearest", vmin=0, vmax=vmax)
-        lo, hi = float(img.min()), float(img.max())
-        if hi > lo:
-            ax_att.contour(np.linspace(0.5, w - 0.5, w), np.linspace(0.5, h - 0.5, h), img[:, :, 0],
-                           levels=[lo + 0.4 * (hi - lo)], colors="cyan", linewidths=1.5)
-        ax_att.set_xlim(0, w)
-        ax_att.set_ylim(h, 0)
+        _attention_panel(ax_att, fig, img, attention, attention_title, title_size=None)
     else:  # colour image: the attention as a translucent layer over the picture
         figures.show_image(ax_att, img, extent=(0, w, h, 0), interpolation="nearest")
         im = ax_att.imshow(attention, cmap="inferno", alpha=0.6, extent=(0, w, h, 0), interpolation="nearest",
-                           vmin=0, vmax=vmax)
-    ax_att.set_title(attention_title)
-    ax_att.set_xlabel("x (pixels)" + ("; cyan line: the digit's outline" if img.shape[-1] == 1 else ""))
-    fig.colorbar(im, ax=ax_att, label="attention weight", shrink=0.9)
+                           vmin=0, vmax=max(float(attention.max()), 1e-8))
+        ax_att.set_title(attention_title)
+        ax_att.set_xlabel("x (pixels)")
+        fig.colorbar(im, ax=ax_att, label="attention weight", shrink=0.9)
 
     colours = ["tab:gray"] * len(probs)
     colours[pred] = "tab:green" if label is None or pred == label else "tab:red"
@@ -76,8 +69,9 @@ def plot_prediction(image, attention, probs, label: int | None = None, class_nam
     return fig
 
 
-def _attention_panel(ax, fig, img, attention, title: str) -> None:
-    """A grey image's attention map (G, G) as a heat map over the image, the digit's outline in cyan."""
+def _attention_panel(ax, fig, img, attention, title: str, title_size: float | None = 10) -> None:
+    """A grey image's attention map (G, G) as a heat map over the image, the digit's outline in cyan.
+    title_size None: matplotlib's default."""
     h, w, _ = img.shape
     im = ax.imshow(attention, cmap="inferno", extent=(0, w, h, 0), interpolation="nearest", vmin=0,
                    vmax=max(float(attention.max()), 1e-8))
@@ -87,7 +81,7 @@ def _attention_panel(ax, fig, img, attention, title: str) -> None:
                    levels=[lo + 0.4 * (hi - lo)], colors="cyan", linewidths=1.5)
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=title_size)
     ax.set_xlabel("x (pixels); cyan line: the digit's outline")
     fig.colorbar(im, ax=ax, label="attention weight", shrink=0.9)
 
