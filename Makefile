@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 NBVAL   = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
 NOTEBOOKS = $(wildcard notebooks/[0-9]*.ipynb)
 
-.PHONY: lab test setup notebooks claims bench clean student grade
+.PHONY: lab test setup notebooks claims bench clean student grade site zh
 
 ## make lab: create .venv if missing, install the pinned versions, open JupyterLab on notebooks/
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
@@ -36,7 +36,7 @@ $(PY):
 # Re-installs whenever the package definition or the pins change. Everything installed is pinned.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet -c constraints.txt setuptools
-	$(PY) -m pip install --quiet --no-build-isolation -c constraints.txt -e ".[lab,test]"
+	$(PY) -m pip install --quiet --no-build-isolation -c constraints.txt -e ".[lab,test,site]"
 	touch $(STAMP)
 
 ## make notebooks: re-execute every notebook in FULL mode, seed offset 0, fp32, and store the outputs (what gets committed)
@@ -67,6 +67,17 @@ TIMEOUT ?= 1200
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "make grade needs the folder of submitted notebooks: make grade SUBMISSIONS=DIR"; exit 2; }
 	$(PY) tools/grade.py "$(SUBMISSIONS)" --cell-timeout $(CELL_TIMEOUT) --timeout $(TIMEOUT)
+
+## make zh: regenerate the Chinese edition notebooks/zh/ from the English notebooks and translations/zh/
+## (code cells and outputs are copied; nothing runs). `python tools/translate.py status` shows what is left.
+zh: setup
+	$(PY) tools/translate.py build
+
+## make site: the static site of both editions in build/site/ (open build/site/index.html), from the committed
+## notebooks without executing them; builds offline (docs/site/conf.py)
+site: setup
+	$(PY) -m sphinx -b html -q -W --keep-going -c docs/site . build/site
+	@echo "site: build/site/index.html"
 
 ## make bench: the benchmarks whose figures are in the README
 bench: setup

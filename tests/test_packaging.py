@@ -107,7 +107,7 @@ def test_the_runtime_needs_no_jupyter_front_end_and_make_lab_installs_one():
     assert "jupyterlab" in dict(_name_and_bound(s) for s in project["optional-dependencies"]["lab"])
     dry = subprocess.run(["make", "-n", "-W", "pyproject.toml", "-o", ".venv/bin/python", ".venv/.installed"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert '-e ".[lab,test]"' in dry
+    assert '-e ".[lab,test,site]"' in dry
 
 
 def test_code_stays_within_the_house_line_length():

@@ -3,7 +3,7 @@
     python tools/set_repository.py OWNER/NAME [--branch main]
 
 Rewrites, in one go, the places that name the repository:
-  * the first cell of every notebook, which in Colab runs `pip install ... "vitlib @ git+https://github.com/OWNER/NAME"`
+  * the first cell of every notebook, English and Chinese (notebooks/zh/), which in Colab runs `pip install ... "vitlib @ git+https://github.com/OWNER/NAME"`
     (the block tools/colab_cell.py writes);
   * README.md's own install line and the "Open in Colab" badges of its notebook table
     (https://colab.research.google.com/github/OWNER/NAME/blob/BRANCH/notebooks/XX.ipynb).
@@ -22,12 +22,18 @@ INSTALL = re.compile(r"git\+https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?(?=[
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([\w./-]+?)/notebooks/")
 
 
+def notebooks() -> list[Path]:
+    """The English notebooks and their Chinese editions (whose code cells are the English ones)."""
+    english = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return english + sorted((ROOT / "notebooks" / "zh").glob("[0-9][0-9]_*.ipynb"))
+
+
 def repositories() -> set[str]:
     """Every repository slug named by a notebook's install cell, README's install line or a README badge."""
     found = set()
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        found.update(INSTALL.findall(nb.read_text()))
-    readme = (ROOT / "README.md").read_text()
+    for nb in notebooks():
+        found.update(INSTALL.findall(nb.read_text(encoding="utf-8")))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     found.update(INSTALL.findall(readme))
     found.update(slug for slug, _ in BADGE.findall(readme))
     return found
@@ -38,12 +44,12 @@ def set_repository(slug: str, branch: str = "main") -> list[Path]:
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", slug):
         raise SystemExit(f"expected OWNER/NAME (e.g. my-school/vit-course), got {slug!r}")
     changed = []
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + [ROOT / "README.md"]:
-        text = path.read_text()
+    for path in notebooks() + [ROOT / "README.md"]:
+        text = path.read_text(encoding="utf-8")
         new = INSTALL.sub(f"git+https://github.com/{slug}", text)
         new = BADGE.sub(f"https://colab.research.google.com/github/{slug}/blob/{branch}/notebooks/", new)
         if new != text:
-            path.write_text(new)
+            path.write_text(new, encoding="utf-8")
             changed.append(path)
     return changed
 
