@@ -39,12 +39,14 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet --no-build-isolation -c constraints.txt -e ".[lab,test,site]"
 	touch $(STAMP)
 
-## make notebooks: re-execute every notebook in FULL mode, seed offset 0, fp32, and store the outputs (what gets committed)
+## make notebooks: re-execute every notebook in FULL mode, seed offset 0, fp32, and store the outputs (what gets committed);
+## then the Chinese edition takes the new outputs (make zh)
 notebooks: setup
 	for nb in $(NOTEBOOKS); do \
 		VITLIB_QUICK=0 VITLIB_SEED=0 VITLIB_PRECISION=fp32 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
+	$(PY) tools/translate.py build
 
 ## make claims SEED=1000 PRECISION=fp32: notebooks 05-09 in full mode with that seed offset and precision,
 ## into build/claims/ (the committed notebooks are not touched); prints every claim's margin (docs/claims.md)

@@ -98,7 +98,20 @@ def language_switch(app, pagename: str, templatename: str, context: dict, doctre
         context["page_language"] = "en"
 
 
+def chinese_and_english_search():
+    """Sphinx's Chinese search (jieba for the Chinese words, the English stemmer for the Latin ones). Its page
+    script names a `ChineseStemmer` that the JavaScript it ships does not define (Sphinx 9.0), so the search page
+    stops with an error; the stemmer it ships is the English one, named here."""
+    from sphinx.search.zh import SearchChinese
+
+    class ChineseAndEnglishSearch(SearchChinese):
+        language_name = "English"  # -> `window.Stemmer = EnglishStemmer;` in language_data.js
+
+    return ChineseAndEnglishSearch
+
+
 def setup(app):
+    app.add_search_language(chinese_and_english_search())
     app.set_html_assets_policy("always")  # MathJax on every page: the sidebar's titles have math too
     app.connect("source-read", add_navigation)
     app.connect("html-page-context", language_switch)
