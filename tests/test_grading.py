@@ -49,7 +49,7 @@ def test_the_student_edition_has_the_stubs_without_the_solutions(edition):
         others = [c for c in kept if c["id"] not in {committed[e.stub]["id"] for e in exercises}]
         assert [c.get("outputs") for c in others] == [by_id[c["id"]].get("outputs") for c in others]
         text = json.dumps(student)
-        assert "git+https://github.com/a-school/vit-2027" in text and "hidden cell" not in text
+        assert "git+https://github.com/a-school/vit-2027" in text and "reference solution is in the hidden" not in text
 
 
 def test_the_student_editions_readme_opens_the_student_copies_in_colab(edition):

@@ -5,7 +5,7 @@ executed). The HTML is checked for what every notebook page needs: each stored p
 picture where a widget was (not the widget's repr), a link to the same notebook in the other
 language, an "Open in Colab" link to the right file, and no script or style from the network. Then
 Debian's Chromium (as in tests/test_browser.py) opens every page from disk with the network cut
-off and checks that the pictures load and the equations are typeset; search is tried once.
+off and checks that the pictures load and the equations are typeset; search is tried in both languages.
 """
 
 from __future__ import annotations
@@ -110,10 +110,14 @@ def test_every_page_renders_in_chromium_offline(site):
                 switch = page.locator("a.language-switch")
                 if switch.count() != 1 or not switch.first.is_visible():
                     failures.append(f"{name}: no visible language switch")
-        page.goto((site / "search.html").as_uri() + "?q=patch")
-        page.wait_for_selector("#search-results li", timeout=20_000)
-        hits = page.locator("#search-results li").count()
+        found = {}
+        for query in ("patch", "注意力"):  # search covers both editions (jieba splits the Chinese)
+            page.goto((site / "search.html").as_uri() + "?q=" + query)
+            page.wait_for_selector("#search-results li", timeout=20_000)
+            found[query] = page.evaluate("() => [...document.querySelectorAll('#search-results li a')]"
+                                         ".map(a => a.getAttribute('href'))")
         browser.close()
     assert not failures, "\n".join(failures)
-    assert hits > 0
+    assert any("notebooks/01_patching.html" in href for href in found["patch"]), found["patch"]
+    assert any("notebooks/zh/03_attention.html" in href for href in found["注意力"]), found["注意力"]
     assert not [url for url in remote if "colab" not in url and "github" not in url], remote

@@ -30,7 +30,7 @@ from pathlib import Path
 from course_exercises import NOTEBOOKS, ROOT, cell_source, course_notebooks, find_exercises, is_solution
 from set_repository import INSTALL, repositories
 
-HIDDEN_SOLUTION = re.compile(r"\s*The reference solution is in the hidden cell(?:[^.(]|\([^)]*\))*\.")
+HIDDEN_SOLUTION = re.compile(r"\s*The reference solution is in the hidden\s+cell(?:[^.(]|\([^)]*\))*\.")
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
