@@ -55,7 +55,7 @@ PRECISION ?= fp32
 claims: setup
 	$(PY) tools/claims.py --seed $(SEED) --precision $(PRECISION)
 
-## make student: the student edition in build/student/: the notebooks without their reference solutions,
+## make student: the student edition in build/student/: the notebooks (English, and Chinese in notebooks/zh/) without their reference solutions,
 ## and a README whose Colab badges open them at STUDENT_LOCATION (OWNER/NAME/BRANCH/PATH on GitHub;
 ## default: this repository, main, student/notebooks)
 STUDENT_LOCATION ?=

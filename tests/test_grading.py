@@ -31,10 +31,13 @@ def edition(tmp_path_factory):
     return out
 
 
-def test_the_student_edition_has_the_stubs_without_the_solutions(edition):
-    for source in course_notebooks():
-        committed = json.loads(source.read_text())["cells"]
-        student = json.loads((edition / "notebooks" / source.name).read_text())["cells"]
+@pytest.mark.parametrize("language", ["", "zh"])
+def test_the_student_edition_has_the_stubs_without_the_solutions(edition, language):
+    sources = course_notebooks(ROOT / "notebooks" / language)
+    assert len(sources) == len(course_notebooks())
+    for source in sources:
+        committed = json.loads(source.read_text(encoding="utf-8"))["cells"]
+        student = json.loads((edition / "notebooks" / language / source.name).read_text(encoding="utf-8"))["cells"]
         exercises = find_exercises(source)
         assert not any(is_solution(c) for c in student)
         stand_ins = [c for c in student if "stand-in" in c["metadata"].get("tags", [])]
@@ -48,14 +51,17 @@ def test_the_student_edition_has_the_stubs_without_the_solutions(edition):
             assert cell_source(stub) == cell_source(committed[e.stub]) and stub["outputs"] == []
         others = [c for c in kept if c["id"] not in {committed[e.stub]["id"] for e in exercises}]
         assert [c.get("outputs") for c in others] == [by_id[c["id"]].get("outputs") for c in others]
-        text = json.dumps(student)
-        assert "git+https://github.com/a-school/vit-2027" in text and "reference solution is in the hidden" not in text
+        text = json.dumps(student, ensure_ascii=False)
+        assert "git+https://github.com/a-school/vit-2027" in text
+        assert "reference solution is in the hidden" not in text and "隐藏单元" not in text
 
 
 def test_the_student_editions_readme_opens_the_student_copies_in_colab(edition):
-    readme = (edition / "README.md").read_text()
+    readme = (edition / "README.md").read_text(encoding="utf-8")
     for source in course_notebooks():
         assert (f"https://colab.research.google.com/github/a-school/vit-2027/blob/spring/student/notebooks/"
+                f"{source.name}") in readme
+        assert (f"https://colab.research.google.com/github/a-school/vit-2027/blob/spring/student/notebooks/zh/"
                 f"{source.name}") in readme
 
 

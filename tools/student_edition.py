@@ -3,12 +3,14 @@
     python tools/student_edition.py [--location OWNER/NAME/BRANCH/PATH] [--out build/student]
     (or: make student [STUDENT_LOCATION=OWNER/NAME/BRANCH/PATH])
 
-writes OUT/notebooks/NN_*.ipynb and OUT/README.md. In each notebook:
+writes OUT/notebooks/NN_*.ipynb, the Chinese edition OUT/notebooks/zh/NN_*.ipynb (from notebooks/zh/, whose
+code cells are the English ones, so the same checkers grade both) and OUT/README.md. In each notebook:
   * every cell tagged `solution` (the collapsed reference solution) is removed; where a later cell calls
     the exercise's function, one line takes its place, `fn = until_written(fn)`
     (vitlib.course.stand_ins), so the notebook still runs top to bottom before any answer is written:
     those cells say in one line that they use vitlib's version until the student's is written;
-  * the stubs stay, with their outputs cleared; the sentence pointing at the hidden solution goes;
+  * the stubs stay, with their outputs cleared; the sentence pointing at the hidden solution goes (in English
+    and in Chinese);
   * the install cell (`pip install "vitlib @ git+https://github.com/OWNER/NAME"`) names the repository
     of LOCATION, and OUT/README.md has an "Open in Colab" badge per notebook pointing at
     LOCATION/NN_*.ipynb; everything else (figures, text, other outputs) stays as committed.
@@ -30,7 +32,9 @@ from pathlib import Path
 from course_exercises import NOTEBOOKS, ROOT, cell_source, course_notebooks, find_exercises, is_solution
 from set_repository import INSTALL, repositories
 
-HIDDEN_SOLUTION = re.compile(r"\s*The reference solution is in the hidden\s+cell(?:[^.(]|\([^)]*\))*\.")
+# The sentence that points at the hidden reference solution, in English and in the Chinese edition
+HIDDEN_SOLUTION = re.compile(r"\s*The reference solution is in the hidden\s+cell(?:[^.(]|\([^)]*\))*\."
+                             r"|参考答案在[^。]*隐藏单元[^。]*。")
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
@@ -90,12 +94,18 @@ def student_notebook(nb: dict, exercises: list, slug: str) -> dict:
     return nb
 
 
-def readme(names: list[str], slug: str, branch: str, path: str) -> str:
-    """OUT/README.md: what the edition is, a Colab badge per notebook, how to hand in."""
+def readme(names: list[str], slug: str, branch: str, path: str, chinese: list[str] = ()) -> str:
+    """OUT/README.md: what the edition is, a Colab badge per notebook (and per Chinese one), how to hand in."""
     folder = f"{path}/" if path else ""
     rows = [f"| {name[:2]} | [{name[3:].replace('_', ' ')}](notebooks/{name}.ipynb) | "
             f"[![Open in Colab]({BADGE})](https://colab.research.google.com/github/{slug}/blob/{branch}/{folder}"
             f"{name}.ipynb) |" for name in names]
+    rows_zh = [f"| {name[:2]} | [{name[3:].replace('_', ' ')}](notebooks/zh/{name}.ipynb) | "
+               f"[![Open in Colab]({BADGE})](https://colab.research.google.com/github/{slug}/blob/{branch}/{folder}"
+               f"zh/{name}.ipynb) |" for name in chinese]
+    zh_section = ["## 中文版 (the Chinese edition)", "",
+                  "同样的练习，中文说明；检查器的提示为英文。提交方式相同。", "",
+                  "| # | 笔记本 | Colab |", "|---|---|---|", *rows_zh, ""] if rows_zh else []
     return "\n".join([
         "# The Vision Transformer: student edition", "",
         "The course notebooks with every \"Your turn\" exercise left for you: write the function where it says",
@@ -104,24 +114,28 @@ def readme(names: list[str], slug: str, branch: str, path: str) -> str:
         "| # | notebook | Colab |", "|---|---|---|", *rows, "",
         "**Hand in** the notebook as a file: in Colab *File > Download > Download .ipynb*, in JupyterLab",
         "*File > Download*. Run it top to bottom first; it is graded by running it again with the same checkers.", "",
+        *zh_section,
     ])
 
 
 def write_edition(out: Path, location: str, notebooks: list[Path] | None = None) -> list[Path]:
     """Write the student edition to `out`; -> the notebooks written."""
     slug, branch, path = parse_location(location)
+    chinese = course_notebooks(NOTEBOOKS / "zh") if notebooks is None else []
     notebooks = course_notebooks(NOTEBOOKS) if notebooks is None else notebooks
     if not notebooks:
         raise SystemExit(f"no notebooks NN_*.ipynb in {NOTEBOOKS}")
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
     written = []
-    for source in notebooks:
-        nb = json.loads(source.read_text(encoding="utf-8"))
-        target = out / "notebooks" / source.name
-        edition = student_notebook(nb, find_exercises(source), slug)
-        target.write_text(json.dumps(edition, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        written.append(target)
-    (out / "README.md").write_text(readme([p.stem for p in notebooks], slug, branch, path), encoding="utf-8")
+    for folder, sources in ((out / "notebooks", notebooks), (out / "notebooks" / "zh", chinese)):
+        for source in sources:
+            folder.mkdir(parents=True, exist_ok=True)
+            nb = json.loads(source.read_text(encoding="utf-8"))
+            edition = student_notebook(nb, find_exercises(source), slug)
+            target = folder / source.name
+            target.write_text(json.dumps(edition, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            written.append(target)
+    text = readme([p.stem for p in notebooks], slug, branch, path, [p.stem for p in chinese])
+    (out / "README.md").write_text(text, encoding="utf-8")
     return written
 
 
